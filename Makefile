@@ -1,0 +1,48 @@
+# agw — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+GOTESTFLAGS ?= -race -count=1 -timeout 12m
+
+.PHONY: all build demo test test-go test-deps proto fuzz bench vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o bin/agw ./cmd/agw
+
+demo: build
+	./bin/agw demo
+
+# Everything `make test` needs is installed here: Go modules and the npm
+# packages of the cross-implementation tests.
+test-deps:
+	$(GO) mod download
+	@if [ -f test/package-lock.json ]; then \
+	  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }; \
+	  cd test && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+test: test-deps vet
+	$(GO) test $(GOTESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+# Regenerate the committed protobuf code (needs Debian's protobuf-compiler).
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	protoc -I api \
+	  --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
+	  --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
+	  --go_out=. --go_opt=module=github.com/agwproject/agw \
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/agwproject/agw \
+	  api/agp/v1/agp.proto
+
+bench: build
+	./bin/agw bench
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+clean:
+	rm -rf bin
