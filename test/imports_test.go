@@ -27,6 +27,7 @@ var allowed = []struct {
 	{prefix: "api/", may: []string{"api/"}},
 	{prefix: "mls", may: []string{"mls"}, stdOnly: true},
 	{prefix: "internal/", may: []string{"internal/"}},
+	{prefix: "client", may: []string{"client", "api/"}},
 	{prefix: "interceptors", may: []string{"interceptors", "internal/"}},
 	{prefix: "xds", may: []string{"xds", "api/", "internal/"}},
 	{prefix: "sidecar", may: []string{"sidecar", "api/", "mls", "interceptors", "internal/"}},
