@@ -1,0 +1,225 @@
+package mls
+
+import (
+	"crypto/rand"
+	"fmt"
+
+	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/wire"
+)
+
+// Signature labels of RFC 9420 §6.1, §10 and §12.4.3.
+const (
+	labelFramedContent = "FramedContentTBS"
+	labelKeyPackage    = "KeyPackageTBS"
+	labelGroupInfo     = "GroupInfoTBS"
+)
+
+// framer protects and unprotects the messages of one epoch (RFC 9420 §6).
+// It holds no tree: signature keys are looked up by the caller.
+type framer struct {
+	s                *suite.Suite
+	groupID          []byte
+	epoch            uint64
+	ctx              []byte // encoded GroupContext of the epoch
+	membershipKey    []byte
+	senderDataSecret []byte
+	keys             *ratchets
+}
+
+// signContent signs content for the given wire format (RFC 9420 §6.1).
+func (f *framer) signContent(sig *suite.Signer, wf wire.WireFormat, fc *wire.FramedContent) ([]byte, error) {
+	tbs := wire.FramedContentTBS(wire.MLS10, wf, fc, f.ctx)
+	s, err := sig.SignWithLabel(labelFramedContent, tbs)
+	if err != nil {
+		return nil, fmt.Errorf("mls: sign content: %w", err)
+	}
+	return s, nil
+}
+
+// verifyContent checks the signature of ac with the sender's public key.
+func (f *framer) verifyContent(pub []byte, ac *wire.AuthenticatedContent) error {
+	tbs := wire.FramedContentTBS(wire.MLS10, ac.WireFormat, &ac.Content, f.ctx)
+	if err := f.s.VerifyWithLabel(pub, labelFramedContent, tbs, ac.Auth.Signature); err != nil {
+		return fmt.Errorf("%w: framed content: %w", ErrBadSignature, err)
+	}
+	return nil
+}
+
+// membershipTag computes the membership tag of a PublicMessage (§6.2).
+func (f *framer) membershipTag(ac *wire.AuthenticatedContent) []byte {
+	tbs := wire.FramedContentTBS(wire.MLS10, wire.WireFormatPublicMessage, &ac.Content, f.ctx)
+	return f.s.MAC(f.membershipKey, wire.AuthenticatedContentTBM(tbs, &ac.Auth, ac.Content.ContentType))
+}
+
+// protectPublic encodes a signed AuthenticatedContent as a PublicMessage,
+// adding the membership tag for member senders.
+func (f *framer) protectPublic(ac *wire.AuthenticatedContent) (*wire.PublicMessage, error) {
+	if ac.Content.ContentType == wire.ContentTypeApplication {
+		return nil, fmt.Errorf("%w: application data must be sent as PrivateMessage", ErrInvalidMessage)
+	}
+	pm := &wire.PublicMessage{Content: ac.Content, Auth: ac.Auth}
+	if ac.Content.Sender.Type == wire.SenderTypeMember {
+		pm.MembershipTag = f.membershipTag(ac)
+	}
+	return pm, nil
+}
+
+// checkHeader checks group id and epoch of an incoming message.
+func (f *framer) checkHeader(groupID []byte, epoch uint64) error {
+	if string(groupID) != string(f.groupID) {
+		return ErrWrongGroup
+	}
+	if epoch != f.epoch {
+		return fmt.Errorf("%w: message epoch %d, group epoch %d", ErrWrongEpoch, epoch, f.epoch)
+	}
+	return nil
+}
+
+// unprotectPublic checks group, epoch and membership tag of a
+// PublicMessage and returns its AuthenticatedContent. The signature is
+// checked by the caller, which knows the sender's key.
+func (f *framer) unprotectPublic(pm *wire.PublicMessage) (*wire.AuthenticatedContent, error) {
+	if err := f.checkHeader(pm.Content.GroupID, pm.Content.Epoch); err != nil {
+		return nil, err
+	}
+	ac := &wire.AuthenticatedContent{WireFormat: wire.WireFormatPublicMessage, Content: pm.Content, Auth: pm.Auth}
+	switch pm.Content.Sender.Type {
+	case wire.SenderTypeMember:
+		if !f.s.VerifyMAC(f.membershipKey, wire.AuthenticatedContentTBM(
+			wire.FramedContentTBS(wire.MLS10, wire.WireFormatPublicMessage, &ac.Content, f.ctx),
+			&ac.Auth, ac.Content.ContentType), pm.MembershipTag) {
+			return nil, ErrBadMembershipTag
+		}
+	}
+	if pm.Content.ContentType == wire.ContentTypeApplication {
+		return nil, fmt.Errorf("%w: application message sent as PublicMessage", ErrInvalidMessage)
+	}
+	return ac, nil
+}
+
+// senderDataKeys derives the sender data key and nonce (§6.3.2).
+func (f *framer) senderDataKeys(ciphertext []byte) (key, nonce []byte) {
+	sample := ciphertext
+	if len(sample) > f.s.Nh() {
+		sample = sample[:f.s.Nh()]
+	}
+	key = f.s.ExpandWithLabel(f.senderDataSecret, "key", sample, f.s.AEADKeySize())
+	nonce = f.s.ExpandWithLabel(f.senderDataSecret, "nonce", sample, f.s.AEADNonceSize())
+	return key, nonce
+}
+
+// protectPrivate encrypts a signed AuthenticatedContent from member leaf
+// as a PrivateMessage with padding zero bytes (§6.3).
+func (f *framer) protectPrivate(ac *wire.AuthenticatedContent, leaf uint32, padding int) (*wire.PrivateMessage, error) {
+	if ac.Content.Sender.Type != wire.SenderTypeMember {
+		return nil, fmt.Errorf("%w: only members send PrivateMessage", ErrInvalidMessage)
+	}
+	ct := ac.Content.ContentType
+	gen, key, nonce, err := f.keys.next(leaf, ct != wire.ContentTypeApplication)
+	if err != nil {
+		return nil, err
+	}
+	var guard [4]byte
+	if _, err := rand.Read(guard[:]); err != nil {
+		return nil, fmt.Errorf("mls: reuse guard: %w", err)
+	}
+	for i := range guard {
+		nonce[i] ^= guard[i]
+	}
+	pm := &wire.PrivateMessage{
+		GroupID:           ac.Content.GroupID,
+		Epoch:             ac.Content.Epoch,
+		ContentType:       ct,
+		AuthenticatedData: ac.Content.AuthenticatedData,
+	}
+	plain := wire.Encode(&wire.PrivateMessageContent{
+		ContentType: ct,
+		Application: ac.Content.Application,
+		Proposal:    ac.Content.Proposal,
+		Commit:      ac.Content.Commit,
+		Auth:        ac.Auth,
+		Padding:     padding,
+	})
+	pm.Ciphertext, err = f.s.Seal(key, nonce, wire.PrivateContentAADFor(pm), plain)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("mls: encrypt content: %w", err)
+	}
+	sd := wire.Encode(&wire.SenderData{LeafIndex: leaf, Generation: gen, ReuseGuard: guard})
+	sdKey, sdNonce := f.senderDataKeys(pm.Ciphertext)
+	pm.EncryptedSenderData, err = f.s.Seal(sdKey, sdNonce, wire.SenderDataAADFor(pm), sd)
+	if err != nil {
+		return nil, fmt.Errorf("mls: encrypt sender data: %w", err)
+	}
+	return pm, nil
+}
+
+// unprotectPrivate decrypts a PrivateMessage and returns its
+// AuthenticatedContent; validLeaf reports whether a leaf index names a
+// current member. The signature is checked by the caller.
+func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32) bool) (*wire.AuthenticatedContent, error) {
+	if err := f.checkHeader(pm.GroupID, pm.Epoch); err != nil {
+		return nil, err
+	}
+	sdKey, sdNonce := f.senderDataKeys(pm.Ciphertext)
+	sdPlain, err := f.s.Open(sdKey, sdNonce, wire.SenderDataAADFor(pm), pm.EncryptedSenderData)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sender data: %w", ErrDecrypt, err)
+	}
+	var sd wire.SenderData
+	if err := wire.Decode(sdPlain, &sd); err != nil {
+		return nil, fmt.Errorf("%w: sender data: %w", ErrMalformed, err)
+	}
+	if validLeaf != nil && !validLeaf(sd.LeafIndex) {
+		return nil, fmt.Errorf("%w: leaf %d", ErrUnknownSender, sd.LeafIndex)
+	}
+	handshake := pm.ContentType != wire.ContentTypeApplication
+	key, nonce, err := f.keys.get(sd.LeafIndex, handshake, sd.Generation)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sd.ReuseGuard {
+		nonce[i] ^= sd.ReuseGuard[i]
+	}
+	plain, err := f.s.Open(key, nonce, wire.PrivateContentAADFor(pm), pm.Ciphertext)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: content: %w", ErrDecrypt, err)
+	}
+	pc, err := wire.DecodePrivateMessageContent(plain, pm.ContentType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: content: %w", ErrMalformed, err)
+	}
+	// The key is consumed only once the content authenticated.
+	f.keys.consume(sd.LeafIndex, handshake, sd.Generation)
+	return &wire.AuthenticatedContent{
+		WireFormat: wire.WireFormatPrivateMessage,
+		Content: wire.FramedContent{
+			GroupID:           pm.GroupID,
+			Epoch:             pm.Epoch,
+			Sender:            wire.Sender{Type: wire.SenderTypeMember, LeafIndex: sd.LeafIndex},
+			AuthenticatedData: pm.AuthenticatedData,
+			ContentType:       pm.ContentType,
+			Application:       pc.Application,
+			Proposal:          pc.Proposal,
+			Commit:            pc.Commit,
+		},
+		Auth: pc.Auth,
+	}, nil
+}
+
+// decodeMessage decodes an MLSMessage.
+func decodeMessage(b []byte) (*wire.MLSMessage, error) {
+	var m wire.MLSMessage
+	if err := wire.Decode(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return &m, nil
+}
+
+// encodeMessage wraps a body in an MLSMessage and encodes it.
+func encodeMessage(m *wire.MLSMessage) []byte {
+	m.Version = wire.MLS10
+	return wire.Encode(m)
+}
