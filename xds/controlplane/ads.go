@@ -1,0 +1,185 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/agwproject/agw/xds"
+)
+
+// adsServer serves delta ADS through go-control-plane's delta server, after
+// the warm-up; state-of-the-world is not offered (it cannot remove resources).
+type adsServer struct {
+	discovery.UnimplementedAggregatedDiscoveryServiceServer
+	s     *Server
+	delta delta.Server
+}
+
+func (a *adsServer) StreamAggregatedResources(discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	return status.Error(codes.Unimplemented, "agw serves delta ADS only (DeltaAggregatedResources)")
+}
+
+func (a *adsServer) DeltaAggregatedResources(str discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	select {
+	case <-a.s.warm:
+	case <-str.Context().Done():
+		return str.Context().Err()
+	case <-a.s.serveCtx.Done():
+		return status.Error(codes.Unavailable, "control plane shutting down")
+	}
+	return a.delta.DeltaStreamHandler(str, resource.AnyType)
+}
+
+// sent is one resource (or removal: version "") of a response.
+type sent struct {
+	name    string
+	version string
+}
+
+// streamState is what the control plane tracks of one ADS stream.
+type streamState struct {
+	mu         sync.Mutex
+	id         int64
+	nodeID     string
+	remote     string
+	opened     time.Time
+	subscribed map[string]struct{}
+	acked      map[string]string // resource -> last ACKed version
+	pending    map[int64][]sent  // nonce -> what it carried
+	lastNACK   string
+	lastNACKAt time.Time
+	acks       uint64
+	nacks      uint64
+}
+
+// callbacks implements go-control-plane's delta.Callbacks.
+type callbacks struct{ s *Server }
+
+func (c *callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]struct{}{}, acked: map[string]string{}, pending: map[int64][]sent{}}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		st.remote = p.Addr.String()
+	}
+	c.s.streamsMu.Lock()
+	c.s.streams[id] = st
+	c.s.streamsMu.Unlock()
+	c.s.metrics.xdsStreams.Inc()
+	return nil
+}
+
+func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) {
+	c.s.streamsMu.Lock()
+	_, ok := c.s.streams[id]
+	delete(c.s.streams, id)
+	c.s.streamsMu.Unlock()
+	if ok {
+		c.s.metrics.xdsStreams.Dec()
+	}
+}
+
+func (c *callbacks) stream(id int64) *streamState {
+	c.s.streamsMu.Lock()
+	defer c.s.streamsMu.Unlock()
+	return c.s.streams[id]
+}
+
+func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	st := c.stream(id)
+	if st == nil {
+		return status.Error(codes.Internal, "unknown stream")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.nodeID == "" {
+		if err := xds.ValidateNodeID(req.GetNode().GetId()); err != nil {
+			c.s.log.Warn("xds stream refused: bad node id", "remote", st.remote, "err", err)
+			return status.Errorf(codes.InvalidArgument, "first delta request: node.id: %v", err)
+		}
+		st.nodeID = req.GetNode().GetId()
+	}
+	if req.GetTypeUrl() != xds.TypeURL {
+		return status.Errorf(codes.InvalidArgument, "type URL %q not served; agw serves %s", req.GetTypeUrl(), xds.TypeURL)
+	}
+	for _, n := range req.GetResourceNamesSubscribe() {
+		st.subscribed[n] = struct{}{}
+	}
+	for _, n := range req.GetResourceNamesUnsubscribe() {
+		delete(st.subscribed, n)
+		delete(st.acked, n)
+	}
+	if req.GetResponseNonce() == "" {
+		if len(st.acked) == 0 && len(req.GetInitialResourceVersions()) > 0 {
+			for n, v := range req.GetInitialResourceVersions() {
+				st.acked[n] = v
+			}
+		}
+		return nil
+	}
+	nonce, err := strconv.ParseInt(req.GetResponseNonce(), 10, 64)
+	if err != nil {
+		return nil // not one of ours; the cache ignores it too
+	}
+	items := st.pending[nonce]
+	for n := range st.pending {
+		if n <= nonce {
+			delete(st.pending, n)
+		}
+	}
+	if req.GetErrorDetail() != nil {
+		st.nacks++
+		st.lastNACK = req.GetErrorDetail().GetMessage()
+		st.lastNACKAt = time.Now()
+		c.s.metrics.nacks.Inc()
+		c.s.log.Warn("xds update rejected by node", "node", st.nodeID, "nonce", nonce, "error", truncateID(st.lastNACK))
+		return nil
+	}
+	st.acks++
+	c.s.metrics.acks.Inc()
+	now := time.Now()
+	for _, it := range items {
+		if it.version == "" {
+			delete(st.acked, it.name)
+		} else {
+			st.acked[it.name] = it.version
+		}
+		if ch, ok := c.s.changeFor(it.name); ok && ch.version == it.version {
+			c.s.metrics.convergence.Observe(now.Sub(ch.at).Seconds())
+		}
+	}
+	return nil
+}
+
+func (c *callbacks) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+	c.s.metrics.pushes.Inc()
+	st := c.stream(id)
+	if st == nil {
+		return
+	}
+	nonce, err := strconv.ParseInt(resp.GetNonce(), 10, 64)
+	if err != nil {
+		return
+	}
+	items := make([]sent, 0, len(resp.GetResources())+len(resp.GetRemovedResources()))
+	for _, r := range resp.GetResources() {
+		items = append(items, sent{name: r.GetName(), version: r.GetVersion()})
+	}
+	for _, n := range resp.GetRemovedResources() {
+		items = append(items, sent{name: n})
+	}
+	st.mu.Lock()
+	st.pending[nonce] = items
+	st.mu.Unlock()
+}
+
+func (st *streamState) String() string { return fmt.Sprintf("stream %d node %s", st.id, st.nodeID) }

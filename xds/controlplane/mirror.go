@@ -1,0 +1,321 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+)
+
+// lease is a node's claim, held by its open mirror stream.
+type lease struct {
+	nodeID  string
+	address string
+	gen     uint64 // bumped at every acquire
+	active  bool
+	since   time.Time
+	timer   *time.Timer // grace timer while inactive
+}
+
+var leaseGen uint64 // guarded by indexMu
+
+// Mirror implements agpv1.RegistryServer: one stream per node, its lease.
+func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agpv1.MirrorResponse]) error {
+	ctx := stream.Context()
+	remote := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
+
+	// Receive in a goroutine so that shutdown can end the stream.
+	type recvd struct {
+		req *agpv1.MirrorRequest
+		err error
+	}
+	in := make(chan recvd)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			select {
+			case in <- recvd{req, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	next := func() (*agpv1.MirrorRequest, error) {
+		select {
+		case r := <-in:
+			return r.req, r.err
+		case <-s.serveCtx.Done():
+			return nil, status.Error(codes.Unavailable, "control plane shutting down")
+		}
+	}
+
+	first, err := next()
+	if err != nil {
+		return endErr(err)
+	}
+	if err := validateMirrorRequest(first, true, 0, s.cfg.MaxTopicsPerNode, s.validTop); err != nil {
+		s.rejectMirror(err, first.GetNodeId(), remote)
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	nodeID := first.GetNodeId()
+	l, err := s.acquire(ctx, nodeID, first.GetPeerAddress(), first.GetChanges())
+	if err != nil {
+		if status.Code(err) == codes.AlreadyExists {
+			s.metrics.mirrorRejected.WithLabelValues("duplicate_node").Inc()
+			s.log.Warn("mirror refused: node id already connected", "node", nodeID, "remote", remote)
+		} else {
+			s.log.Error("mirror: cannot register node", "node", nodeID, "err", err)
+		}
+		return err
+	}
+	defer s.release(l)
+	s.log.Info("node connected", "node", nodeID, "address", first.GetPeerAddress(), "remote", remote, "topics", len(first.GetChanges()))
+	lastSeq := first.GetSequence()
+	if err := stream.Send(&agpv1.MirrorResponse{AckedSequence: lastSeq}); err != nil {
+		return err
+	}
+
+	for {
+		req, err := next()
+		if err != nil {
+			return endErr(err)
+		}
+		if err := validateMirrorRequest(req, false, lastSeq, s.cfg.MaxTopicsPerNode, s.validTop); err != nil {
+			s.rejectMirror(err, nodeID, remote)
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := s.applyChanges(ctx, l, req); err != nil {
+			if st, ok := status.FromError(err); ok {
+				return st.Err()
+			}
+			s.log.Error("mirror: store update failed", "node", nodeID, "err", err)
+			return status.Error(codes.Internal, "route index update failed")
+		}
+		lastSeq = req.GetSequence()
+		if err := stream.Send(&agpv1.MirrorResponse{AckedSequence: lastSeq}); err != nil {
+			return err
+		}
+	}
+}
+
+func endErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) rejectMirror(err error, nodeID, remote string) {
+	reason := "invalid"
+	var me *mirrorError
+	if errors.As(err, &me) {
+		reason = me.reason
+	}
+	s.metrics.mirrorRejected.WithLabelValues(reason).Inc()
+	s.log.Warn("mirror message rejected", "node", truncateID(nodeID), "remote", remote, "reason", reason, "err", err)
+}
+
+func truncateID(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// acquire takes the node's lease (refusing a second live stream) and installs
+// its full table.
+func (s *Server) acquire(ctx context.Context, nodeID, addr string, full []*agpv1.SubscriptionChange) (*lease, error) {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	l := s.leases[nodeID]
+	if l != nil && l.active {
+		return nil, status.Errorf(codes.AlreadyExists, "node id %q is already connected (since %s); each sidecar needs its own node id", nodeID, l.since.UTC().Format(time.RFC3339))
+	}
+	if l != nil && l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	if l == nil {
+		l = &lease{nodeID: nodeID}
+		s.leases[nodeID] = l
+	}
+	leaseGen++
+	l.gen = leaseGen
+	l.active = true
+	l.address = addr
+	l.since = time.Now()
+	topics := make([]string, 0, len(full))
+	for _, ch := range full {
+		topics = append(topics, ch.GetTopic())
+	}
+	start := time.Now()
+	changed, err := s.store.PutNode(ctx, NodeRecord{NodeID: nodeID, Address: addr, Status: agpv1.RouteEndpoint_STATUS_ACTIVE, Topics: dedupe(topics)})
+	if err != nil {
+		l.active = false
+		s.startGraceLocked(l)
+		return nil, status.Error(codes.Internal, "route index update failed")
+	}
+	s.publishLocked(ctx, changed)
+	s.metrics.connectedNodes.Inc()
+	s.metrics.mirrorMessages.Inc()
+	s.metrics.indexUpdateTime.Observe(time.Since(start).Seconds())
+	return l, nil
+}
+
+func dedupe(ts []string) []string {
+	seen := make(map[string]struct{}, len(ts))
+	out := ts[:0:0]
+	for _, t := range ts {
+		if _, ok := seen[t]; ok {
+			continue
+		}
+		seen[t] = struct{}{}
+		out = append(out, t)
+	}
+	return out
+}
+
+// applyChanges applies one validated, non-first mirror message.
+func (s *Server) applyChanges(ctx context.Context, l *lease, req *agpv1.MirrorRequest) error {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	start := time.Now()
+	var changed []string
+	var err error
+	if req.GetFull() {
+		topics := make([]string, 0, len(req.GetChanges()))
+		for _, ch := range req.GetChanges() {
+			topics = append(topics, ch.GetTopic())
+		}
+		changed, err = s.store.PutNode(ctx, NodeRecord{NodeID: l.nodeID, Address: l.address, Status: agpv1.RouteEndpoint_STATUS_ACTIVE, Topics: dedupe(topics)})
+	} else {
+		// Apply in order: the last op for a topic wins.
+		final := make(map[string]agpv1.SubscriptionChange_Op, len(req.GetChanges()))
+		for _, ch := range req.GetChanges() {
+			final[ch.GetTopic()] = ch.GetOp()
+		}
+		var add, remove []string
+		for t, op := range final {
+			if op == agpv1.SubscriptionChange_OP_ADD {
+				add = append(add, t)
+			} else {
+				remove = append(remove, t)
+			}
+		}
+		if len(add) > 0 {
+			rec, ok, err := s.store.Node(ctx, l.nodeID)
+			if err != nil {
+				return err
+			}
+			if ok && len(rec.Topics)+len(add) > s.cfg.MaxTopicsPerNode {
+				n := 0
+				for _, t := range add {
+					if !containsSorted(rec.Topics, t) {
+						n++
+					}
+				}
+				if len(rec.Topics)-len(remove)+n > s.cfg.MaxTopicsPerNode {
+					s.metrics.mirrorRejected.WithLabelValues("too_many_topics").Inc()
+					return status.Errorf(codes.ResourceExhausted, "node %q would hold more than %d topics (AGW_CP_MAX_TOPICS_PER_NODE)", l.nodeID, s.cfg.MaxTopicsPerNode)
+				}
+			}
+		}
+		changed, err = s.store.UpdateTopics(ctx, l.nodeID, add, remove)
+	}
+	if err != nil {
+		return err
+	}
+	s.publishLocked(ctx, changed)
+	s.metrics.mirrorMessages.Inc()
+	s.metrics.indexUpdateTime.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func containsSorted(sorted []string, t string) bool {
+	lo, hi := 0, len(sorted)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if sorted[m] < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo < len(sorted) && sorted[lo] == t
+}
+
+// release ends the stream's hold on the lease: the node's endpoints turn
+// PENDING_WITHDRAWAL and are withdrawn when the grace period runs out,
+// unless the node reconnects first.
+func (s *Server) release(l *lease) {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	if !l.active {
+		return
+	}
+	l.active = false
+	s.metrics.connectedNodes.Dec()
+	s.log.Info("node disconnected; grace period started", "node", l.nodeID, "grace_period", s.cfg.GracePeriod)
+	select {
+	case <-s.serveCtx.Done():
+		// Shutting down: nothing is withdrawn (the next instance relearns it).
+		return
+	default:
+	}
+	ctx := context.Background()
+	if changed, err := s.store.SetStatus(ctx, l.nodeID, agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL); err == nil {
+		s.publishLocked(ctx, changed)
+	}
+	s.startGraceLocked(l)
+}
+
+func (s *Server) startGraceLocked(l *lease) {
+	gen := l.gen
+	l.timer = time.AfterFunc(s.cfg.GracePeriod, func() { s.withdraw(l, gen) })
+}
+
+func (s *Server) withdraw(l *lease, gen uint64) {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	if l.gen != gen || l.active || s.leases[l.nodeID] != l {
+		return // reconnected meanwhile
+	}
+	select {
+	case <-s.serveCtx.Done():
+		return
+	default:
+	}
+	delete(s.leases, l.nodeID)
+	ctx := context.Background()
+	changed, err := s.store.DeleteNode(ctx, l.nodeID)
+	if err != nil {
+		s.log.Error("withdraw failed", "node", l.nodeID, "err", err)
+		return
+	}
+	s.publishLocked(ctx, changed)
+	s.metrics.withdrawals.Inc()
+	s.log.Info("node withdrawn after grace period", "node", l.nodeID, "topics", len(changed))
+}
+
+func (s *Server) stopLeaseTimers() {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	for _, l := range s.leases {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	}
+}
