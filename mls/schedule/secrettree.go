@@ -1,0 +1,287 @@
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"github.com/agwproject/agw/mls/suite"
+)
+
+// Errors of the secret tree. They are wrapped; compare with errors.Is.
+var (
+	// ErrGenerationReused: the key of this generation was already used
+	// (consumed) and deleted.
+	ErrGenerationReused = errors.New("mls schedule: generation already used")
+	// ErrGenerationTooOld: the generation is behind the out-of-order window
+	// and its key is gone.
+	ErrGenerationTooOld = errors.New("mls schedule: generation older than the out-of-order window")
+	// ErrGenerationTooFar: the generation is further ahead of the ratchet
+	// than the maximum forward jump.
+	ErrGenerationTooFar = errors.New("mls schedule: generation too far ahead")
+	// ErrGenerationExhausted: the ratchet reached the last uint32 generation.
+	ErrGenerationExhausted = errors.New("mls schedule: ratchet generations exhausted")
+	// ErrLeafOutOfRange: the leaf index is not a leaf of the tree.
+	ErrLeafOutOfRange = errors.New("mls schedule: leaf index out of range")
+)
+
+// Defaults for the out-of-order tolerance of the ratchets.
+const (
+	// DefaultWindow is how many generations behind the newest one a ratchet
+	// keeps unused keys for out-of-order messages.
+	DefaultWindow = 1000
+	// DefaultMaxForwardJump is the largest number of generations a ratchet
+	// skips ahead for one message.
+	DefaultMaxForwardJump = 10000
+)
+
+// RatchetType selects one of the two ratchets of a leaf (RFC 9420 §9.1).
+type RatchetType uint8
+
+// The ratchet types.
+const (
+	Handshake RatchetType = iota
+	Application
+)
+
+func (t RatchetType) String() string {
+	if t == Handshake {
+		return "handshake"
+	}
+	return "application"
+}
+
+// Key is the AEAD key and nonce of one ratchet generation.
+type Key struct {
+	Generation uint32
+	Key        []byte
+	Nonce      []byte
+}
+
+type config struct {
+	window  uint32
+	maxJump uint32
+}
+
+// Option configures a SecretTree.
+type Option func(*config)
+
+// WithWindow sets how many generations behind the newest one the ratchets
+// keep keys for out-of-order messages (default DefaultWindow; 0 keeps none).
+func WithWindow(n uint32) Option { return func(c *config) { c.window = n } }
+
+// WithMaxForwardJump sets how many generations a ratchet may skip forward
+// for one message (default DefaultMaxForwardJump).
+func WithMaxForwardJump(n uint32) Option { return func(c *config) { c.maxJump = n } }
+
+// SecretTree is the secret tree of RFC 9420 §9 for one epoch. It derives
+// node secrets lazily: only the nodes on the path from the root to a leaf
+// that is used are computed, and a node's secret is deleted once both its
+// children exist, as §9.2 requires. Each leaf then has a handshake and an
+// application ratchet. A SecretTree is safe for concurrent use.
+type SecretTree struct {
+	mu       sync.Mutex
+	s        *suite.Suite
+	leaves   uint32
+	root     uint32
+	nodes    map[uint32][]byte // frontier: secrets not yet split or turned into ratchets
+	ratchets map[uint32]*[2]*ratchet
+	cfg      config
+}
+
+// NewSecretTree creates the secret tree over leaves leaves (the ratchet
+// tree's leaf count) rooted at encryption_secret, which is copied.
+func NewSecretTree(s *suite.Suite, encryptionSecret []byte, leaves uint32, opts ...Option) (*SecretTree, error) {
+	if err := checkLen(s, "encryption_secret", encryptionSecret); err != nil {
+		return nil, err
+	}
+	if leaves == 0 || leaves > 1<<31 {
+		return nil, fmt.Errorf("%w: tree of %d leaves", ErrLeafOutOfRange, leaves)
+	}
+	width := uint32(1) << bits.Len32(leaves-1) // leaves rounded up to a power of two
+	t := &SecretTree{
+		s:        s,
+		leaves:   leaves,
+		root:     width - 1,
+		nodes:    map[uint32][]byte{width - 1: append([]byte(nil), encryptionSecret...)},
+		ratchets: map[uint32]*[2]*ratchet{},
+		cfg:      config{window: DefaultWindow, maxJump: DefaultMaxForwardJump},
+	}
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	return t, nil
+}
+
+// Leaves returns the number of leaves.
+func (t *SecretTree) Leaves() uint32 { return t.leaves }
+
+// Next returns the key for the next generation of the leaf's ratchet and
+// advances it; a sender uses it to encrypt.
+func (t *SecretTree) Next(leaf uint32, typ RatchetType) (Key, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return Key{}, err
+	}
+	return r.get(r.next, t.cfg)
+}
+
+// Get returns the key of the given generation of the leaf's ratchet and
+// deletes it, so a second Get of the same generation fails with
+// ErrGenerationReused. Generations ahead of the ratchet are reached by
+// ratcheting forward (at most the maximum forward jump), keeping the
+// skipped keys within the out-of-order window.
+func (t *SecretTree) Get(leaf uint32, typ RatchetType, generation uint32) (Key, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return Key{}, err
+	}
+	k, err := r.get(generation, t.cfg)
+	if err != nil {
+		return Key{}, fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
+	}
+	return k, nil
+}
+
+// NextGeneration returns the generation Next would use for the leaf's
+// ratchet, deriving the leaf's ratchets if needed.
+func (t *SecretTree) NextGeneration(leaf uint32, typ RatchetType) (uint32, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return 0, err
+	}
+	return r.next, nil
+}
+
+// ratchet returns the leaf's ratchet, deriving the path from the nearest
+// stored ancestor secret down to the leaf on first use.
+func (t *SecretTree) ratchet(leaf uint32, typ RatchetType) (*ratchet, error) {
+	if leaf >= t.leaves {
+		return nil, fmt.Errorf("%w: leaf %d in a tree of %d leaves", ErrLeafOutOfRange, leaf, t.leaves)
+	}
+	if typ > Application {
+		return nil, fmt.Errorf("mls schedule: unknown ratchet type %d", typ)
+	}
+	if rs, ok := t.ratchets[leaf]; ok {
+		return rs[typ], nil
+	}
+	s := t.s
+	target := 2 * leaf
+	x := t.root
+	for x != target {
+		level := bits.TrailingZeros32(^x)
+		left, right := x^(1<<(level-1)), x^(3<<(level-1))
+		if secret, ok := t.nodes[x]; ok {
+			t.nodes[left] = s.ExpandWithLabel(secret, "tree", []byte("left"), s.Nh())
+			t.nodes[right] = s.ExpandWithLabel(secret, "tree", []byte("right"), s.Nh())
+			clear(secret)
+			delete(t.nodes, x)
+		}
+		if target < x {
+			x = left
+		} else {
+			x = right
+		}
+	}
+	secret, ok := t.nodes[target]
+	if !ok { // cannot happen: a leaf without ratchets keeps a frontier ancestor
+		return nil, fmt.Errorf("mls schedule: secret tree lost the secret of leaf %d", leaf)
+	}
+	rs := &[2]*ratchet{
+		{s: s, secret: s.ExpandWithLabel(secret, "handshake", nil, s.Nh())},
+		{s: s, secret: s.ExpandWithLabel(secret, "application", nil, s.Nh())},
+	}
+	clear(secret)
+	delete(t.nodes, target)
+	t.ratchets[leaf] = rs
+	return rs[typ], nil
+}
+
+// ratchet is one hash ratchet (RFC 9420 §9.1): secret is
+// ratchet_secret_[next]; skipped holds the unused keys of generations below
+// next that are still inside the window.
+type ratchet struct {
+	s         *suite.Suite
+	secret    []byte
+	next      uint32
+	exhausted bool
+	skipped   map[uint32]Key
+}
+
+// advance returns the key of generation next and moves to next+1.
+func (r *ratchet) advance() (Key, error) {
+	if r.exhausted {
+		return Key{}, ErrGenerationExhausted
+	}
+	s, g := r.s, r.next
+	k := Key{
+		Generation: g,
+		Key:        s.DeriveTreeSecret(r.secret, "key", g, s.AEADKeySize()),
+		Nonce:      s.DeriveTreeSecret(r.secret, "nonce", g, s.AEADNonceSize()),
+	}
+	nextSecret := s.DeriveTreeSecret(r.secret, "secret", g, s.Nh())
+	clear(r.secret)
+	r.secret = nextSecret
+	if g == ^uint32(0) {
+		r.exhausted = true
+	} else {
+		r.next++
+	}
+	return k, nil
+}
+
+func (r *ratchet) get(gen uint32, cfg config) (Key, error) {
+	if gen < r.next || (r.exhausted && gen == r.next) {
+		if k, ok := r.skipped[gen]; ok {
+			delete(r.skipped, gen)
+			return k, nil
+		}
+		if r.next-gen > cfg.window {
+			return Key{}, fmt.Errorf("%w: generation %d, ratchet at %d, window %d", ErrGenerationTooOld, gen, r.next, cfg.window)
+		}
+		return Key{}, fmt.Errorf("%w: generation %d", ErrGenerationReused, gen)
+	}
+	if gen-r.next > cfg.maxJump {
+		return Key{}, fmt.Errorf("%w: generation %d, ratchet at %d, maximum jump %d", ErrGenerationTooFar, gen, r.next, cfg.maxJump)
+	}
+	for r.next < gen {
+		k, err := r.advance()
+		if err != nil {
+			return Key{}, err
+		}
+		if gen-k.Generation <= cfg.window {
+			if r.skipped == nil {
+				r.skipped = map[uint32]Key{}
+			}
+			r.skipped[k.Generation] = k
+		}
+	}
+	k, err := r.advance()
+	if err != nil {
+		return Key{}, err
+	}
+	// Drop keys that fell out of the window.
+	for g := range r.skipped {
+		if k.Generation-g > cfg.window {
+			delete(r.skipped, g)
+		}
+	}
+	return k, nil
+}
+
+// SenderDataKeyNonce derives the key and nonce that protect a
+// PrivateMessage's SenderData (RFC 9420 §6.3.2) from sender_data_secret and
+// the message's ciphertext: the sample is the first Nh bytes of the
+// ciphertext, or all of it when shorter.
+func SenderDataKeyNonce(s *suite.Suite, senderDataSecret, ciphertext []byte) (key, nonce []byte) {
+	sample := ciphertext[:min(len(ciphertext), s.Nh())]
+	return s.ExpandWithLabel(senderDataSecret, "key", sample, s.AEADKeySize()),
+		s.ExpandWithLabel(senderDataSecret, "nonce", sample, s.AEADNonceSize())
+}
