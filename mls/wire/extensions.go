@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/agwproject/agw/mls/codec"
+import (
+	"fmt"
+
+	"github.com/agwproject/agw/mls/codec"
+)
 
 // ExternalSender is one entry of the external_senders GroupContext
 // extension (RFC 9420 §12.1.8.1).
@@ -107,4 +111,31 @@ func FindExtension(exts []Extension, t ExtensionType) *Extension {
 // NewExtension encodes body as the data of an extension of type t.
 func NewExtension(t ExtensionType, body Marshaler) Extension {
 	return Extension{Type: t, Data: Encode(body)}
+}
+
+// DecodeExtension finds the first extension of type t in exts and decodes
+// its data into u. It reports whether the extension was present.
+func DecodeExtension(exts []Extension, t ExtensionType, u Unmarshaler) (bool, error) {
+	e := FindExtension(exts, t)
+	if e == nil {
+		return false, nil
+	}
+	if err := Decode(e.Data, u); err != nil {
+		return true, fmt.Errorf("mls wire: %v extension: %w", t, err)
+	}
+	return true, nil
+}
+
+// DuplicateExtension returns the first extension type that occurs more
+// than once in exts, if any. Decoding allows duplicates; validation code
+// uses this to refuse them.
+func DuplicateExtension(exts []Extension) (ExtensionType, bool) {
+	seen := make(map[ExtensionType]struct{}, len(exts))
+	for _, e := range exts {
+		if _, ok := seen[e.Type]; ok {
+			return e.Type, true
+		}
+		seen[e.Type] = struct{}{}
+	}
+	return 0, false
 }

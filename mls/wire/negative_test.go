@@ -364,3 +364,32 @@ func TestFramedContentTBSAndTBM(t *testing.T) {
 		t.Fatalf("proposal TBM %x", tbm)
 	}
 }
+
+func TestExtensionHelpers(t *testing.T) {
+	senders := ExternalSenders{
+		{SignatureKey: []byte{1}, Credential: Credential{Type: CredentialTypeBasic, Identity: []byte("a")}},
+		{SignatureKey: []byte{2}, Credential: Credential{Type: CredentialTypeBasic, Identity: []byte("b")}},
+	}
+	exts := []Extension{
+		{Type: 0x0A0A, Data: []byte{0xff}},
+		NewExtension(ExtensionTypeExternalSenders, &senders),
+		{Type: ExtensionTypeExternalPub, Data: []byte{5}},
+	}
+	var got ExternalSenders
+	ok, err := DecodeExtension(exts, ExtensionTypeExternalSenders, &got)
+	if !ok || err != nil || len(got) != 2 || string(got[1].Credential.Identity) != "b" {
+		t.Fatalf("external senders: %v %v %+v", ok, err, got)
+	}
+	if ok, err := DecodeExtension(exts, ExtensionTypeRequiredCapabilities, new(RequiredCapabilities)); ok || err != nil {
+		t.Fatalf("absent extension: %v %v", ok, err)
+	}
+	if ok, err := DecodeExtension(exts, ExtensionTypeExternalPub, new(ExternalPub)); !ok || err == nil {
+		t.Fatalf("malformed external_pub: %v %v", ok, err)
+	}
+	if _, dup := DuplicateExtension(exts); dup {
+		t.Fatal("no duplicates expected")
+	}
+	if typ, dup := DuplicateExtension(append(exts, Extension{Type: 0x0A0A})); !dup || typ != 0x0A0A {
+		t.Fatalf("duplicate: %v %v", typ, dup)
+	}
+}
