@@ -29,9 +29,7 @@ func (s *Suite) Hash(data []byte) []byte {
 // Extract is HKDF-Extract(salt, ikm) with the suite's hash. An empty salt
 // acts as Nh zero bytes, as RFC 5869 specifies.
 func (s *Suite) Extract(salt, ikm []byte) []byte {
-	m := hmac.New(s.newHash, salt)
-	m.Write(ikm)
-	return m.Sum(make([]byte, 0, s.nh))
+	return s.hmacAppend(make([]byte, 0, s.nh), salt, ikm, nil, nil)
 }
 
 // Expand is HKDF-Expand(prk, info, n) with the suite's hash. It returns nil
@@ -41,15 +39,10 @@ func (s *Suite) Expand(prk, info []byte, n int) []byte {
 		return nil
 	}
 	out := make([]byte, 0, n+s.nh)
-	m := hmac.New(s.newHash, prk)
 	var prev []byte
 	for ctr := byte(1); len(out) < n; ctr++ {
-		m.Reset()
-		m.Write(prev)
-		m.Write(info)
-		m.Write([]byte{ctr})
 		start := len(out)
-		out = m.Sum(out)
+		out = s.hmacAppend(out, prk, prev, info, []byte{ctr})
 		prev = out[start:]
 	}
 	return out[:n:n]
@@ -73,11 +66,11 @@ func labelledLen(label string, content []byte) int {
 	return codec.VarintLen(l) + l + codec.VarintLen(len(content)) + len(content)
 }
 
-// kdfLabel encodes KDFLabel { uint16 length; opaque label<V>; opaque context<V>; }.
-func kdfLabel(n int, label string, context []byte) []byte {
-	b := make([]byte, 2, 2+labelledLen(label, context))
-	b[0], b[1] = byte(n>>8), byte(n)
-	return appendLabelled(b, label, context)
+// appendKDFLabel appends KDFLabel { uint16 length; opaque label<V>; opaque
+// context<V>; } to dst.
+func appendKDFLabel(dst []byte, n int, label string, context []byte) []byte {
+	dst = append(dst, byte(n>>8), byte(n))
+	return appendLabelled(dst, label, context)
 }
 
 // ExpandWithLabel is RFC 9420 §8: Expand(secret, KDFLabel, n) with the label
@@ -86,7 +79,8 @@ func (s *Suite) ExpandWithLabel(secret []byte, label string, context []byte, n i
 	if n < 0 || n > 0xffff {
 		return nil
 	}
-	return s.Expand(secret, kdfLabel(n, label, context), n)
+	var stack [256]byte // KDFLabel of the usual short labels and contexts, off the heap
+	return s.Expand(secret, appendKDFLabel(stack[:0], n, label, context), n)
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", Nh).
@@ -127,9 +121,7 @@ func (s *Suite) ProposalRef(encodedAuthenticatedContent []byte) []byte {
 
 // MAC returns HMAC(key, data) with the suite's hash.
 func (s *Suite) MAC(key, data []byte) []byte {
-	m := hmac.New(s.newHash, key)
-	m.Write(data)
-	return m.Sum(make([]byte, 0, s.nh))
+	return s.hmacAppend(make([]byte, 0, s.nh), key, data, nil, nil)
 }
 
 // VerifyMAC reports whether tag is HMAC(key, data), in constant time.

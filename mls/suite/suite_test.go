@@ -2,6 +2,7 @@ package suite
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"errors"
 	"strings"
 	"testing"
@@ -300,4 +301,31 @@ func FuzzVerifyDecrypt(f *testing.F) {
 		_, _ = s.HPKEPublicKey(a)
 		_, _ = s.SignaturePublicKey(a)
 	})
+}
+
+// hmacAppend must equal crypto/hmac for every key and message length,
+// across the stack and streaming paths and keys longer than a block.
+func TestHMACMatchesStdlib(t *testing.T) {
+	for _, s := range allSuites(t) {
+		for _, kl := range []int{0, 1, 31, 32, 48, 64, 65, 127, 128, 129, 200} {
+			key := bytes.Repeat([]byte{byte(kl) + 1}, kl)
+			for ml := 0; ml <= hmacStackMsg+70; ml += 7 {
+				msg := make([]byte, ml)
+				for i := range msg {
+					msg[i] = byte(i * 13)
+				}
+				m := hmac.New(s.newHash, key)
+				m.Write(msg)
+				want := m.Sum(nil)
+				third := ml / 3
+				got := s.hmacAppend([]byte{0xee}, key, msg[:third], msg[third:2*third], msg[2*third:])
+				if got[0] != 0xee || !bytes.Equal(got[1:], want) {
+					t.Fatalf("%s: key %d bytes, msg %d bytes: HMAC mismatch", s, kl, ml)
+				}
+				if !bytes.Equal(s.MAC(key, msg), want) {
+					t.Fatalf("%s: MAC mismatch", s)
+				}
+			}
+		}
+	}
 }
