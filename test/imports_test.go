@@ -28,6 +28,7 @@ var allowed = []struct {
 	{prefix: "mls", may: []string{"mls"}, stdOnly: true},
 	{prefix: "internal/", may: []string{"internal/"}},
 	{prefix: "client", may: []string{"client", "api/"}},
+	{prefix: "injector", may: []string{"injector", "internal/"}},
 	{prefix: "interceptors", may: []string{"interceptors", "internal/"}},
 	{prefix: "xds", may: []string{"xds", "api/", "internal/"}},
 	{prefix: "sidecar", may: []string{"sidecar", "api/", "mls", "interceptors", "internal/"}},
