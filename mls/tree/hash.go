@@ -3,6 +3,7 @@ package tree
 import (
 	"crypto/hmac"
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/codec"
 	"github.com/agwproject/agw/mls/wire"
@@ -59,12 +60,11 @@ func parentHashInput(p *wire.ParentNode, l, r []byte) []byte {
 // §7.9). Subtrees without excluded leaves use the cache.
 func (t *Tree) hashExcluding(x NodeIndex, ex []uint32) []byte {
 	first, n := subtreeLeaves(x)
-	var in []uint32
-	for _, l := range ex {
-		if l >= uint32(first) && l < uint32(first)+n {
-			in = append(in, l)
-		}
-	}
+	// ex is sorted (unmerged_leaves lists are checked to be), so the
+	// leaves under x form a contiguous run.
+	lo, _ := slices.BinarySearch(ex, uint32(first))
+	hi, _ := slices.BinarySearch(ex, uint32(first)+n)
+	in := ex[lo:hi]
 	if len(in) == 0 {
 		return t.NodeHash(x)
 	}
@@ -76,7 +76,7 @@ func (t *Tree) hashExcluding(x NodeIndex, ex []uint32) []byte {
 	if p != nil {
 		q := &wire.ParentNode{EncryptionKey: p.EncryptionKey, ParentHash: p.ParentHash}
 		for _, u := range p.UnmergedLeaves {
-			if !containsU32(in, u) {
+			if _, found := slices.BinarySearch(in, u); !found {
 				q.UnmergedLeaves = append(q.UnmergedLeaves, u)
 			}
 		}
@@ -134,55 +134,36 @@ func (t *Tree) ParentHashValid() error {
 	return nil
 }
 
-// validChildren counts the nodes D in the resolution of child c of P (at
-// sibling sib) whose parent hash is valid with respect to P (§7.9.2).
+// validChildren counts the nodes D in the resolution of child c of P
+// (whose other child is sib) for which P's parent hash is valid (§7.9.2):
+// D's parent_hash is the parent hash of P with copath child sib, and the
+// resolution of c minus D equals P's unmerged leaves under c. At most one
+// D can satisfy the second condition, so the result is 0 or 1.
 func (t *Tree) validChildren(p *wire.ParentNode, c, sib NodeIndex) int {
 	res := t.appendResolution(nil, c)
-	// P's unmerged leaves under c.
-	var unmerged []NodeIndex
+	unmerged := make(map[NodeIndex]bool)
 	for _, l := range p.UnmergedLeaves {
 		if y := LeafIndex(l).Node(); InSubtree(y, c) {
-			unmerged = append(unmerged, y)
+			unmerged[y] = true
 		}
 	}
 	if len(res) != len(unmerged)+1 {
 		return 0
 	}
-	var ph []byte
-	count := 0
-	for _, d := range res {
-		// resolution(c) minus d must equal the unmerged leaves under c.
-		if containsNode(unmerged, d) || !allIn(unmerged, res) {
-			continue
-		}
-		dph, ok := t.nodeParentHash(d)
-		if !ok {
-			continue
-		}
-		if ph == nil {
-			ph = t.parentHash(p, sib)
-		}
-		if hmac.Equal(dph, ph) {
-			count++
+	var d NodeIndex
+	missing := 0
+	for _, y := range res {
+		if !unmerged[y] {
+			d = y
+			missing++
 		}
 	}
-	return count
-}
-
-func containsNode(s []NodeIndex, v NodeIndex) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
+	if missing != 1 {
+		return 0
 	}
-	return false
-}
-
-func allIn(a, b []NodeIndex) bool {
-	for _, x := range a {
-		if !containsNode(b, x) {
-			return false
-		}
+	dph, ok := t.nodeParentHash(d)
+	if !ok || !hmac.Equal(dph, t.parentHash(p, sib)) {
+		return 0
 	}
-	return true
+	return 1
 }

@@ -2,6 +2,7 @@ package tree
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
@@ -231,13 +232,19 @@ func (t *Tree) checkUnmerged() error {
 				return fmt.Errorf("%w: unmerged leaf %d of node %d is blank", ErrInvalidTree, l, x)
 			}
 			for y := parent(LeafIndex(l).Node()); y != x; y = parent(y) {
-				if q := t.nodes[y].parent; q != nil && !containsU32(q.UnmergedLeaves, l) {
+				if q := t.nodes[y].parent; q != nil && !sortedContains(q.UnmergedLeaves, l) {
 					return fmt.Errorf("%w: leaf %d unmerged at node %d but not at node %d", ErrInvalidTree, l, x, y)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// sortedContains reports whether the sorted list s holds v.
+func sortedContains(s []uint32, v uint32) bool {
+	_, found := slices.BinarySearch(s, v)
+	return found
 }
 
 func containsU32(s []uint32, v uint32) bool {
