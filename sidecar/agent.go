@@ -1,0 +1,301 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/internal/names"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+var errConnClosed = errors.New("connection closed")
+
+// outItem is one entry of an agent send queue.
+type outItem struct {
+	resp *agpv1.AgentResponse
+	t0   int64 // arrival time of a delivered message (unix nanos); 0 for acks
+	size int
+}
+
+// agentConn is a local agent's Gateway.Connect stream.
+type agentConn struct {
+	connEntry
+	q        chan outItem
+	dead     chan struct{} // closed when the stream is finished
+	deadOnce sync.Once
+	subs     map[string]struct{} // owned by the stream's reader goroutine
+	nsubs    atomic.Int32
+	dropLog  atomic.Int64
+}
+
+func (n *Node) newAgentConn(remote string) *agentConn {
+	c := &agentConn{
+		q:    make(chan outItem, n.cfg.QueueSize),
+		dead: make(chan struct{}),
+		subs: make(map[string]struct{}),
+	}
+	n.conns.initEntry(&c.connEntry, KindAgent, StatusUp)
+	c.remote = remote
+	c.version = ProtocolVersion
+	c.maxMsg = uint32(n.cfg.MaxMessageBytes)
+	c.queueCap = n.cfg.QueueSize
+	c.queueDepth = func() int { return len(c.q) }
+	c.subsCount = func() int { return int(c.nsubs.Load()) }
+	return c
+}
+
+func (c *agentConn) kill() { c.deadOnce.Do(func() { close(c.dead) }) }
+
+// reply queues an ack or error for the agent, waiting for room: a publisher
+// that does not read its acks slows down only itself.
+func (c *agentConn) reply(ctx context.Context, resp *agpv1.AgentResponse) error {
+	select {
+	case c.q <- outItem{resp: resp}:
+		return nil
+	case <-c.dead:
+		return errConnClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func ackResp(id uint64) *agpv1.AgentResponse {
+	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{RequestId: id}}}
+}
+
+func errResp(id uint64, code codes.Code, format string, a ...any) *agpv1.AgentResponse {
+	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Error{Error: &agpv1.Error{
+		RequestId: id, Code: int32(code), Message: fmt.Sprintf(format, a...),
+	}}}
+}
+
+type gatewayServer struct {
+	agpv1.UnimplementedGatewayServer
+	n *Node
+}
+
+// Connect serves one agent stream: the handler goroutine reads requests, a
+// writer goroutine sends the connection's queue.
+func (s *gatewayServer) Connect(stream grpc.BidiStreamingServer[agpv1.AgentRequest, agpv1.AgentResponse]) error {
+	n := s.n
+	if n.draining.Load() {
+		return status.Error(codes.Unavailable, "sidecar is shutting down; reconnect to the new instance")
+	}
+	ctx := stream.Context()
+	remote := ""
+	if p, ok := grpcpeer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+		if !n.cfg.AllowRemoteAgents && !isLoopbackAddr(p.Addr) {
+			return status.Errorf(codes.PermissionDenied, "agent connections are accepted from loopback only (got %s); set AGW_ALLOW_REMOTE_AGENTS=true to allow", remote)
+		}
+	}
+	c := n.newAgentConn(remote)
+	n.conns.add(&c.connEntry)
+	log := n.log.With("conn", c.id, "remote", remote)
+	log.Debug("agent connected")
+
+	var writer sync.WaitGroup
+	writer.Go(func() { n.agentWriter(c, stream) })
+
+	var err error
+	for {
+		var req *agpv1.AgentRequest
+		req, err = stream.Recv()
+		if err != nil {
+			break
+		}
+		if err = n.handleAgentRequest(ctx, c, req); err != nil {
+			break
+		}
+	}
+	c.setStatus(StatusDown)
+	n.dropAllSubscriptions(c)
+	c.kill()
+	writer.Wait()
+	n.conns.remove(c.id)
+	if errors.Is(err, io.EOF) || errors.Is(err, errConnClosed) {
+		err = nil
+	}
+	log.Debug("agent disconnected", "err", err)
+	if err != nil {
+		if _, ok := status.FromError(err); !ok {
+			err = status.FromContextError(err).Err()
+		}
+	}
+	return err
+}
+
+func isLoopbackAddr(a net.Addr) bool {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	return isLoopbackHost(a.String())
+}
+
+// agentWriter sends c's queue until the stream is finished.
+func (n *Node) agentWriter(c *agentConn, stream grpc.BidiStreamingServer[agpv1.AgentRequest, agpv1.AgentResponse]) {
+	out := n.m.msgsOut[KindAgent]
+	for {
+		select {
+		case it := <-c.q:
+			if err := stream.Send(it.resp); err != nil {
+				c.kill()
+				return
+			}
+			if it.t0 != 0 {
+				now := time.Now().UnixNano()
+				c.countOut(it.size, now)
+				out.Inc()
+				n.m.latency.Observe(float64(now-it.t0) / 1e9)
+			}
+		case <-c.dead:
+			return
+		}
+	}
+}
+
+// offerAgent hands msg to a local subscriber without waiting; a full queue
+// drops it (slow_consumer).
+func (n *Node) offerAgent(c *agentConn, msg *agpv1.Message, size int, t0 int64) bool {
+	if c.Status() == StatusDown {
+		return false
+	}
+	if len(c.q) < cap(c.q) {
+		resp := &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Delivery{Delivery: &agpv1.Delivery{Message: msg}}}
+		select {
+		case c.q <- outItem{resp: resp, t0: t0, size: size}:
+			return true
+		default:
+		}
+	}
+	c.drops.Add(1)
+	n.m.drop(DropSlowConsumer, 1)
+	if logEvery(&c.dropLog, t0, 5*time.Second) {
+		n.log.Warn("slow consumer: agent send queue is full, dropping messages to it",
+			"conn", c.id, "remote", c.remote, "queue_size", cap(c.q), "drops_total", c.drops.Load())
+	}
+	return false
+}
+
+// handleAgentRequest answers one request. It returns an error only when the
+// stream must end.
+func (n *Node) handleAgentRequest(ctx context.Context, c *agentConn, req *agpv1.AgentRequest) error {
+	now := time.Now().UnixNano()
+	c.touch(now)
+	id := req.GetRequestId()
+	switch k := req.GetKind().(type) {
+	case *agpv1.AgentRequest_Subscribe:
+		return c.reply(ctx, n.subscribe(c, id, k.Subscribe.GetName()))
+	case *agpv1.AgentRequest_Unsubscribe:
+		return c.reply(ctx, n.unsubscribe(c, id, k.Unsubscribe.GetName()))
+	case *agpv1.AgentRequest_Publish:
+		return c.reply(ctx, n.publish(c, id, k.Publish.GetMessage(), now))
+	default:
+		n.m.requests.WithLabelValues("unknown", codes.InvalidArgument.String()).Inc()
+		return c.reply(ctx, errResp(id, codes.InvalidArgument, "request %d has no known kind; set one of subscribe, unsubscribe, publish", id))
+	}
+}
+
+func (n *Node) subscribe(c *agentConn, id uint64, topic string) *agpv1.AgentResponse {
+	if err := names.Validate(topic); err != nil {
+		n.m.requests.WithLabelValues("subscribe", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "subscribe: %v", err)
+	}
+	if n.draining.Load() {
+		return errResp(id, codes.Unavailable, "subscribe: sidecar is shutting down")
+	}
+	if _, ok := c.subs[topic]; ok {
+		return ackResp(id)
+	}
+	if len(c.subs) >= n.cfg.MaxSubscriptionsPerConn {
+		n.m.requests.WithLabelValues("subscribe", codes.ResourceExhausted.String()).Inc()
+		return errResp(id, codes.ResourceExhausted, "subscribe: this connection already has %d subscriptions (AGW_MAX_SUBSCRIPTIONS_PER_CONN)", len(c.subs))
+	}
+	c.subs[topic] = struct{}{}
+	c.nsubs.Store(int32(len(c.subs)))
+	n.subs.add(topic, c)
+	n.m.requests.WithLabelValues("subscribe", codes.OK.String()).Inc()
+	return ackResp(id)
+}
+
+func (n *Node) unsubscribe(c *agentConn, id uint64, topic string) *agpv1.AgentResponse {
+	if err := names.Validate(topic); err != nil {
+		n.m.requests.WithLabelValues("unsubscribe", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "unsubscribe: %v", err)
+	}
+	if _, ok := c.subs[topic]; ok {
+		delete(c.subs, topic)
+		c.nsubs.Store(int32(len(c.subs)))
+		n.subs.remove(topic, c)
+	}
+	n.m.requests.WithLabelValues("unsubscribe", codes.OK.String()).Inc()
+	return ackResp(id) // idempotent
+}
+
+func (n *Node) dropAllSubscriptions(c *agentConn) {
+	for topic := range c.subs {
+		n.subs.remove(topic, c)
+	}
+	clear(c.subs)
+	c.nsubs.Store(0)
+}
+
+func (n *Node) publish(c *agentConn, id uint64, msg *agpv1.Message, now int64) *agpv1.AgentResponse {
+	if resp := n.validatePublish(id, msg); resp != nil {
+		n.m.requests.WithLabelValues("publish", codes.Code(resp.GetError().GetCode()).String()).Inc()
+		return resp
+	}
+	h := msg.Header
+	if h.HopLimit == 0 {
+		h.HopLimit = n.cfg.DefaultHopLimit
+	}
+	if h.MessageId == "" {
+		h.MessageId = n.ids.next()
+	}
+	size := proto.Size(msg)
+	if size > n.cfg.MaxMessageBytes {
+		n.m.requests.WithLabelValues("publish", codes.ResourceExhausted.String()).Inc()
+		return errResp(id, codes.ResourceExhausted, "publish: message is %d bytes, the limit is %d (AGW_MAX_MESSAGE_BYTES)", size, n.cfg.MaxMessageBytes)
+	}
+	if n.draining.Load() {
+		return errResp(id, codes.Unavailable, "publish: sidecar is shutting down")
+	}
+	c.countIn(size, now)
+	n.m.msgsIn[KindAgent].Inc()
+	local, remote := n.forward(msg, c, size, now)
+	n.m.pubOK.Inc()
+	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{
+		RequestId: id, MessageId: h.MessageId, LocalDeliveries: local, RemoteDeliveries: remote,
+	}}}
+}
+
+// validatePublish returns an error response, or nil if msg may be sent.
+func (n *Node) validatePublish(id uint64, msg *agpv1.Message) *agpv1.AgentResponse {
+	h := msg.GetHeader()
+	if h == nil {
+		return errResp(id, codes.InvalidArgument, "publish: message.header is missing; set at least header.destination")
+	}
+	if err := names.Validate(h.Destination); err != nil {
+		return errResp(id, codes.InvalidArgument, "publish: header.destination: %v", err)
+	}
+	if h.Source != "" {
+		if err := names.Validate(h.Source); err != nil {
+			return errResp(id, codes.InvalidArgument, "publish: header.source: %v", err)
+		}
+	}
+	if h.HopLimit > MaxHopLimit {
+		return errResp(id, codes.InvalidArgument, "publish: header.hop_limit %d is above %d", h.HopLimit, MaxHopLimit)
+	}
+	return nil
+}

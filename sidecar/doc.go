@@ -1,0 +1,35 @@
+// Package sidecar is the AGP gateway node that runs next to every agent.
+//
+// A Node serves three listeners: the agent API (agpv1.Gateway, loopback only
+// by default), the peer data plane (agpv1.Peer, optionally mTLS) and an admin
+// HTTP server (health, readiness, Prometheus metrics, table dumps).
+//
+// It keeps the two tables of the AGP draft: the connection table (one entry
+// per local agent stream and per peer node) and the subscription table
+// (topic -> local subscriber connections; remote subscriber nodes come from
+// the RouteSource).
+//
+// Forwarding rules:
+//
+//   - Topics match exactly: a Publish to org/ns/svc reaches the subscribers of
+//     org/ns/svc, not those of org/ns/svc/instance.
+//   - A Publish from a local agent goes to local subscribers first and then to
+//     the peer nodes that RouteSource.Endpoints names for the topic. A peer
+//     node counts as one target; the receiving node applies the message's
+//     fanout again to its own local subscribers.
+//   - fanout 0 = every target; fanout 1 = anycast (one local subscriber, round
+//     robin, else one remote node, round robin); fanout N > 1 = up to N targets,
+//     local ones first.
+//   - The publisher's own connection never receives its own publish, even if
+//     it subscribes to the topic.
+//   - A message that arrived from a peer is delivered locally only (one hop
+//     between sidecars, so no loops). Its hop limit is checked and
+//     decremented by the receiving node: hop_limit 0 on arrival is dropped
+//     (reason hop_limit). A Publish with hop_limit 0 gets DefaultHopLimit.
+//   - Every send queue is bounded (QueueSize). A local subscriber whose queue
+//     is full loses the message (reason slow_consumer); a full peer queue
+//     blocks the publisher for at most PeerQueueWait and then drops (reason
+//     peer_queue_full). Either way the Ack counts only the targets that
+//     actually took the message. A peer that is down is not used; messages
+//     that only it could take are dropped (reason peer_down).
+package sidecar

@@ -1,0 +1,175 @@
+package sidecar
+
+import (
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/internal/names"
+)
+
+// topicState is per published topic: the remote round-robin cursor. Its
+// first creation calls RouteSource.Watch.
+type topicState struct {
+	rr uint32Counter
+}
+
+func (n *Node) topicState(topic string) *topicState {
+	if v, ok := n.watched.Load(topic); ok {
+		return v.(*topicState)
+	}
+	v, loaded := n.watched.LoadOrStore(topic, &topicState{})
+	if !loaded {
+		n.routes.Watch(topic)
+	}
+	return v.(*topicState)
+}
+
+// forward sends a message published by local agent from to its targets and
+// returns how many local connections and peer nodes took it.
+func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) (local, remote uint32) {
+	h := msg.Header
+	fan := h.Fanout
+	ts := n.topicState(h.Destination)
+	local = n.deliverLocal(msg, from, fan, size, t0)
+	if fan != 0 && local >= fan {
+		return local, 0
+	}
+	eps := n.routes.Endpoints(h.Destination)
+	if len(eps) == 0 {
+		if local == 0 {
+			n.m.drop(DropNoSubscribers, 1)
+		}
+		return local, 0
+	}
+	start := 0
+	if fan != 0 {
+		start = int(ts.rr.next() % uint32(len(eps)))
+	}
+	want := uint32(0)
+	if fan != 0 {
+		want = fan - local
+	}
+	skippedDown := 0
+	candidates := 0
+	for i := range eps {
+		ep := eps[(start+i)%len(eps)]
+		if ep == nil || ep.NodeId == n.cfg.NodeID || ep.Status == agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL {
+			continue
+		}
+		p := n.peerFor(ep.NodeId, ep.Address, false)
+		if p == nil {
+			continue
+		}
+		candidates++
+		p.lastUsed.Store(t0)
+		if !p.usable() {
+			if fan == 0 {
+				p.drops.Add(1)
+				n.m.drop(DropPeerDown, 1)
+			} else {
+				skippedDown++
+			}
+			continue
+		}
+		if max := p.maxMsg.Load(); max != 0 && size > int(max) {
+			p.drops.Add(1)
+			n.m.drop(DropTooLarge, 1)
+			continue
+		}
+		if n.enqueuePeer(p, msg, size, t0) {
+			remote++
+			if want != 0 && remote >= want {
+				break
+			}
+		}
+	}
+	if fan != 0 && local+remote == 0 && skippedDown > 0 {
+		n.m.drop(DropPeerDown, 1)
+	}
+	if local == 0 && candidates == 0 {
+		n.m.drop(DropNoSubscribers, 1)
+	}
+	return local, remote
+}
+
+// deliverLocal hands msg to local subscribers of its destination, except
+// exclude, applying fanout (0 = all). It returns the number that took it.
+func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, size int, t0 int64) uint32 {
+	e := n.subs.lookup(msg.Header.Destination)
+	if e == nil {
+		return 0
+	}
+	conns := e.load()
+	var delivered uint32
+	if fan == 0 {
+		for _, c := range conns {
+			if c != exclude && n.offerAgent(c, msg, size, t0) {
+				delivered++
+			}
+		}
+		return delivered
+	}
+	if len(conns) == 0 {
+		return 0
+	}
+	start := int(e.rr.Add(1)-1) % len(conns)
+	for i := 0; i < len(conns) && delivered < fan; i++ {
+		c := conns[(start+i)%len(conns)]
+		if c != exclude && n.offerAgent(c, msg, size, t0) {
+			delivered++
+		}
+	}
+	return delivered
+}
+
+// enqueuePeer queues msg for peer p, waiting at most PeerQueueWait for room.
+func (n *Node) enqueuePeer(p *peer, msg *agpv1.Message, size int, t0 int64) bool {
+	it := peerItem{msg: msg, size: size, t0: t0}
+	select {
+	case p.q <- it:
+		return true
+	default:
+	}
+	if wait := n.cfg.PeerQueueWait; wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case p.q <- it:
+			return true
+		case <-t.C:
+		case <-n.ctx.Done():
+		}
+	}
+	p.drops.Add(1)
+	n.m.drop(DropPeerQueueFull, 1)
+	if logEvery(&p.dropLog, time.Now().UnixNano(), 5*time.Second) {
+		n.log.Warn("peer queue full, dropping messages to it", "peer", p.nodeID, "queue_size", cap(p.q), "drops_total", p.drops.Load())
+	}
+	return false
+}
+
+// handlePeerMessage delivers a message that arrived from peer p to local
+// subscribers only (one-hop rule), after checking and decrementing its hop
+// limit.
+func (n *Node) handlePeerMessage(p *peer, msg *agpv1.Message, size int) {
+	now := time.Now().UnixNano()
+	p.countIn(size, now)
+	n.m.msgsIn[KindPeer].Inc()
+	h := msg.GetHeader()
+	if h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) {
+		p.drops.Add(1)
+		n.m.drop(DropMalformed, 1)
+		if logEvery(&p.dropLog, now, 5*time.Second) {
+			n.log.Warn("dropping malformed message from peer", "peer", p.nodeID, "destination", h.GetDestination())
+		}
+		return
+	}
+	if h.HopLimit == 0 {
+		n.m.drop(DropHopLimit, 1)
+		return
+	}
+	h.HopLimit--
+	if n.deliverLocal(msg, nil, h.Fanout, size, now) == 0 {
+		n.m.drop(DropNoSubscribers, 1)
+	}
+}

@@ -1,0 +1,386 @@
+package sidecar
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/grpc/credentials"
+	grpcpeer "google.golang.org/grpc/peer"
+)
+
+// peerItem is one entry of a peer send queue.
+type peerItem struct {
+	msg  *agpv1.Message
+	size int
+	t0   int64
+}
+
+// peer is a remote node: its connection table entry and send queue outlive
+// individual links, so messages queued while a link reconnects are kept.
+type peer struct {
+	connEntry
+	n      *Node
+	nodeID string
+	static bool
+	q      chan peerItem
+	maxMsg atomic.Uint32 // largest message the remote accepts
+	addr   atomic.Pointer[string]
+
+	ctx    context.Context // the peer's life; cancelled when it is dropped
+	cancel context.CancelFunc
+
+	lmu      sync.Mutex
+	link     *peerLink   // current link, or nil
+	dialing  atomic.Bool // dial loop running
+	kick     chan struct{}
+	lastUsed atomic.Int64
+	dropLog  atomic.Int64
+}
+
+// peerLink is one Peer.Link stream to a peer, inbound or outbound.
+type peerLink struct {
+	p        *peer
+	outbound bool
+	dialer   string // node id of the side that dialled
+	remote   string
+	send     func(*agpv1.PeerFrame) error
+	closeSnd func() error // outbound only
+	cancel   context.CancelFunc
+
+	done       chan struct{} // closed to end the link
+	doneOnce   sync.Once
+	goodbye    chan struct{} // closed to send Goodbye, drain and close
+	byeOnce    sync.Once
+	writerDone chan struct{}
+}
+
+func (l *peerLink) close() {
+	l.doneOnce.Do(func() {
+		close(l.done)
+		if l.cancel != nil {
+			l.cancel()
+		}
+	})
+}
+
+func (l *peerLink) sayGoodbye() { l.byeOnce.Do(func() { close(l.goodbye) }) }
+
+// usable reports whether messages may be queued for p.
+func (p *peer) usable() bool {
+	s := p.Status()
+	return s == StatusUp || s == StatusConnecting
+}
+
+func (p *peer) currentLink() *peerLink {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	return p.link
+}
+
+func (p *peer) sayGoodbye() {
+	if l := p.currentLink(); l != nil {
+		p.setStatus(StatusDraining)
+		l.sayGoodbye()
+	}
+}
+
+func (p *peer) address() string {
+	if a := p.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+func (p *peer) setAddress(a string) {
+	if a != "" && p.address() != a {
+		p.addr.Store(&a)
+		p.mu.Lock()
+		if p.direction != "inbound" || p.remote == "" {
+			p.remote = a
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *peer) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) peerList() []*peer {
+	n.peersMu.RLock()
+	defer n.peersMu.RUnlock()
+	out := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// peerFor returns the peer for nodeID, creating it if needed. A known
+// address starts its dial loop (lazy dialing). It returns nil for an
+// invalid node id or when the node is shutting down.
+func (n *Node) peerFor(nodeID, addr string, static bool) *peer {
+	n.peersMu.RLock()
+	p := n.peers[nodeID]
+	n.peersMu.RUnlock()
+	if p == nil {
+		if !validNodeID(nodeID) || nodeID == n.cfg.NodeID {
+			return nil
+		}
+		n.peersMu.Lock()
+		if p = n.peers[nodeID]; p == nil {
+			if n.ctx.Err() != nil {
+				n.peersMu.Unlock()
+				return nil
+			}
+			p = n.newPeer(nodeID, static)
+			n.peers[nodeID] = p
+			n.conns.add(&p.connEntry)
+		}
+		n.peersMu.Unlock()
+	}
+	if addr == "" && static {
+		addr = n.staticPeers[nodeID]
+	}
+	if addr != "" {
+		p.setAddress(addr)
+	}
+	if !p.dialing.Load() && p.address() != "" && !n.draining.Load() && n.ctx.Err() == nil && p.dialing.CompareAndSwap(false, true) {
+		n.wg.Go(func() { n.dialLoop(p) })
+	}
+	return p
+}
+
+func (n *Node) newPeer(nodeID string, static bool) *peer {
+	p := &peer{
+		n:      n,
+		nodeID: nodeID,
+		static: static,
+		q:      make(chan peerItem, n.cfg.QueueSize),
+		kick:   make(chan struct{}, 1),
+	}
+	n.conns.initEntry(&p.connEntry, KindPeer, StatusConnecting)
+	p.ctx, p.cancel = context.WithCancel(n.ctx)
+	p.nodeID = nodeID
+	p.connEntry.nodeID = nodeID
+	p.queueCap = n.cfg.QueueSize
+	p.queueDepth = func() int { return len(p.q) }
+	p.maxMsg.Store(uint32(n.cfg.MaxMessageBytes))
+	p.lastUsed.Store(time.Now().UnixNano())
+	return p
+}
+
+// attach makes l the current link of p, applying the rules for duplicates:
+// two links dialled by the same node id are a duplicate node id; when both
+// sides dialled each other, the link dialled by the lower node id is kept.
+func (n *Node) attach(p *peer, l *peerLink, hs *agpv1.Handshake, subject string) error {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	if n.draining.Load() || n.ctx.Err() != nil {
+		return errShuttingDown
+	}
+	if cur := p.link; cur != nil {
+		if cur.dialer == l.dialer {
+			return &linkRejectError{duplicate: true, nodeID: p.nodeID, remote: cur.remote}
+		}
+		keep := min(cur.dialer, l.dialer)
+		if keep == cur.dialer {
+			return &linkRejectError{nodeID: p.nodeID, kept: keep}
+		}
+		cur.close() // replaced; its own detach sees it is no longer current
+	}
+	p.link = l
+	p.mu.Lock()
+	p.remote = l.remote
+	p.subject = subject
+	p.version = hs.GetProtocolVersion()
+	p.maxMsg.Store(hs.GetMaxMessageBytes())
+	p.connEntry.maxMsg = hs.GetMaxMessageBytes()
+	if l.outbound {
+		p.direction = "outbound"
+	} else {
+		p.direction = "inbound"
+	}
+	p.mu.Unlock()
+	if a := hs.GetAdvertisedAddress(); a != "" && p.address() == "" {
+		p.addr.Store(&a)
+	}
+	p.setStatus(StatusUp)
+	p.touch(time.Now().UnixNano())
+	return nil
+}
+
+// detach removes l from p if it is still current.
+func (n *Node) detach(p *peer, l *peerLink) {
+	p.lmu.Lock()
+	cur := p.link == l
+	if cur {
+		p.link = nil
+		p.setStatus(StatusDown)
+	}
+	p.lmu.Unlock()
+	if cur {
+		p.wake()
+	}
+}
+
+func (n *Node) hasLink(p *peer) bool { return p.currentLink() != nil }
+
+// runLink serves an attached link: a writer goroutine sends p's queue,
+// recv reads frames until the link ends.
+func (n *Node) runLink(l *peerLink, recv func() (*agpv1.PeerFrame, error)) error {
+	p := l.p
+	n.log.Info("peer link up", "peer", p.nodeID, "remote", l.remote, "outbound", l.outbound)
+	go n.peerWriter(l)
+	// The reader runs in its own goroutine so that closing the link (on
+	// replacement, Goodbye or idle drop) never waits for a Recv.
+	readErr := make(chan error, 1)
+	n.wg.Go(func() { readErr <- n.peerReader(l, recv) })
+	var err error
+	select {
+	case err = <-readErr:
+	case <-l.done:
+		err = errLinkClosed
+	}
+	l.close()
+	n.detach(p, l)
+	<-l.writerDone
+	n.log.Info("peer link down", "peer", p.nodeID, "remote", l.remote, "err", err)
+	return err
+}
+
+func (n *Node) peerReader(l *peerLink, recv func() (*agpv1.PeerFrame, error)) error {
+	p := l.p
+	for {
+		f, err := recv()
+		if err != nil {
+			return err
+		}
+		switch k := f.GetKind().(type) {
+		case *agpv1.PeerFrame_Message:
+			if k.Message == nil {
+				n.m.drop(DropMalformed, 1)
+				continue
+			}
+			n.handlePeerMessage(p, k.Message, protoSize(k.Message))
+		case *agpv1.PeerFrame_Goodbye:
+			n.log.Info("peer says goodbye", "peer", p.nodeID, "reason", k.Goodbye.GetReason())
+			p.lmu.Lock()
+			if p.link == l {
+				p.setStatus(StatusDraining)
+			}
+			p.lmu.Unlock()
+		case *agpv1.PeerFrame_Handshake:
+			return errSecondHandshake
+		default:
+			p.drops.Add(1)
+			n.m.drop(DropMalformed, 1)
+		}
+	}
+}
+
+// peerWriter sends p's queue on l until l ends; on Goodbye it sends the
+// Goodbye frame, drains the queue and closes the link.
+func (n *Node) peerWriter(l *peerLink) {
+	defer close(l.writerDone)
+	p := l.p
+	for {
+		select {
+		case it := <-p.q:
+			if !n.sendPeer(l, it) {
+				l.close()
+				return
+			}
+		case <-l.goodbye:
+			_ = l.send(&agpv1.PeerFrame{Kind: &agpv1.PeerFrame_Goodbye{Goodbye: &agpv1.Goodbye{Reason: "node shutting down"}}})
+			for drained := false; !drained; {
+				select {
+				case it := <-p.q:
+					if !n.sendPeer(l, it) {
+						drained = true
+					}
+				case <-l.done:
+					drained = true
+				default:
+					drained = true
+				}
+			}
+			if l.outbound {
+				_ = l.closeSnd() // the remote ends the stream; our reader sees EOF
+			} else {
+				l.close()
+			}
+			return
+		case <-l.done:
+			return
+		}
+	}
+}
+
+func (n *Node) sendPeer(l *peerLink, it peerItem) bool {
+	if err := l.send(&agpv1.PeerFrame{Kind: &agpv1.PeerFrame_Message{Message: it.msg}}); err != nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	l.p.countOut(it.size, now)
+	n.m.msgsOut[KindPeer].Inc()
+	n.m.latency.Observe(float64(now-it.t0) / 1e9)
+	return true
+}
+
+func (n *Node) handshake() *agpv1.Handshake {
+	return &agpv1.Handshake{
+		NodeId:            n.cfg.NodeID,
+		ProtocolVersion:   ProtocolVersion,
+		AdvertisedAddress: n.AdvertiseAddress(),
+		MaxMessageBytes:   uint32(n.cfg.MaxMessageBytes),
+	}
+}
+
+// tlsSubject returns the peer certificate subject of a TLS connection.
+func tlsSubject(ctx context.Context) string {
+	pr, ok := grpcpeer.FromContext(ctx)
+	if !ok {
+		return ""
+	}
+	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 {
+		return ti.State.PeerCertificates[0].Subject.String()
+	}
+	return ""
+}
+
+// gcLoop drops learnt (non-static) peers that have been idle for
+// PeerIdleTimeout.
+func (n *Node) gcLoop() {
+	every := max(n.cfg.PeerIdleTimeout/4, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-t.C:
+			idle := now.Add(-n.cfg.PeerIdleTimeout).UnixNano()
+			n.peersMu.Lock()
+			for id, p := range n.peers {
+				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 {
+					continue
+				}
+				delete(n.peers, id)
+				n.conns.remove(p.id)
+				p.cancel()
+				if l := p.currentLink(); l != nil {
+					l.close()
+				}
+				n.log.Info("dropped idle peer", "peer", id)
+			}
+			n.peersMu.Unlock()
+		}
+	}
+}
