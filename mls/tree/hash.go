@@ -38,7 +38,11 @@ func (t *Tree) NodeHash(x NodeIndex) []byte {
 
 // leafHashInput encodes TreeHashInput for a leaf.
 func leafHashInput(i LeafIndex, l *wire.LeafNode) []byte {
-	w := codec.NewWriter(512)
+	size := 6
+	if l != nil {
+		size = 512
+	}
+	w := codec.NewWriter(size)
 	w.U8(uint8(wire.NodeTypeLeaf))
 	w.U32(uint32(i))
 	w.Optional(l != nil, func(w *codec.Writer) { l.Marshal(w) })
@@ -47,7 +51,11 @@ func leafHashInput(i LeafIndex, l *wire.LeafNode) []byte {
 
 // parentHashInput encodes TreeHashInput for a parent node.
 func parentHashInput(p *wire.ParentNode, l, r []byte) []byte {
-	w := codec.NewWriter(256)
+	size := 4 + len(l) + len(r)
+	if p != nil {
+		size += 8 + len(p.EncryptionKey) + len(p.ParentHash) + 4*len(p.UnmergedLeaves)
+	}
+	w := codec.NewWriter(size)
 	w.U8(uint8(wire.NodeTypeParent))
 	w.Optional(p != nil, func(w *codec.Writer) { p.Marshal(w) })
 	w.Opaque(l)
