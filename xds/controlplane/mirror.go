@@ -57,6 +57,8 @@ func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agp
 		select {
 		case r := <-in:
 			return r.req, r.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		case <-s.serveCtx.Done():
 			return nil, status.Error(codes.Unavailable, "control plane shutting down")
 		}
@@ -112,7 +114,7 @@ func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agp
 }
 
 func endErr(err error) error {
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
