@@ -93,16 +93,6 @@ func exporter(s *suite.Suite, exporterSecret []byte, label string, context []byt
 	return s.ExpandWithLabel(s.DeriveSecret(exporterSecret, label), "exported", s.Hash(context), n)
 }
 
-// transcript computes the new confirmed transcript hash from the previous
-// interim hash and a commit's AuthenticatedContent, and the new interim
-// hash from it (§8.2).
-func transcript(s *suite.Suite, interim []byte, ac *wire.AuthenticatedContent) (confirmed, newInterim []byte) {
-	ci, ii := wire.TranscriptHashInputs(ac)
-	confirmed = s.Hash(append(append([]byte(nil), interim...), ci...))
-	newInterim = s.Hash(append(append([]byte(nil), confirmed...), ii...))
-	return confirmed, newInterim
-}
-
 // interimFrom computes the interim transcript hash from a confirmed hash
 // and a confirmation tag (§8.2, used by joiners and at group creation).
 func interimFrom(s *suite.Suite, confirmed, tag []byte) []byte {

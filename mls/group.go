@@ -1,0 +1,294 @@
+package mls
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/tree"
+	"github.com/agwproject/agw/mls/wire"
+)
+
+// Group is one member's state of an MLS group in its current epoch.
+// It is not safe for concurrent use.
+type Group struct {
+	s   *suite.Suite
+	cfg config
+
+	ctx      wire.GroupContext
+	ctxBytes []byte
+	tree     *tree.Tree
+	priv     *tree.Private // own leaf index and HPKE private keys
+	sigPriv  []byte
+	signer   *suite.Signer
+
+	sec     *epochSecrets
+	f       *framer
+	interim []byte
+	confTag []byte
+
+	proposals      []cachedProposal  // proposals received in this epoch
+	pendingUpdates map[string][]byte // own Update proposals: encryption key -> private key
+	resumption     []epochPSK        // resumption secrets of past epochs, oldest first
+	pending        *pendingCommit
+	removed        bool
+}
+
+// cachedProposal is a proposal received or sent in the current epoch,
+// kept for commits by reference.
+type cachedProposal struct {
+	ref      []byte
+	proposal *wire.Proposal
+	sender   wire.Sender
+}
+
+// epochPSK is the resumption secret of one epoch.
+type epochPSK struct {
+	epoch  uint64
+	secret []byte
+}
+
+// Member is one member of the group.
+type Member struct {
+	Index        uint32
+	Credential   Credential
+	SignatureKey []byte
+	// EncryptionKey is the member's current leaf HPKE public key.
+	EncryptionKey []byte
+}
+
+// Suite returns the group's cipher suite.
+func (g *Group) Suite() suite.ID { return g.s.ID() }
+
+// GroupID returns the group id.
+func (g *Group) GroupID() []byte { return append([]byte(nil), g.ctx.GroupID...) }
+
+// Epoch returns the current epoch.
+func (g *Group) Epoch() uint64 { return g.ctx.Epoch }
+
+// LeafIndex returns this member's leaf index.
+func (g *Group) LeafIndex() uint32 { return uint32(g.priv.Leaf) }
+
+// Removed reports whether this member was removed by a processed commit.
+func (g *Group) Removed() bool { return g.removed }
+
+// EpochAuthenticator returns the epoch_authenticator of the current epoch
+// (RFC 9420 §8.7); members compare it out of band to detect forks.
+func (g *Group) EpochAuthenticator() []byte { return append([]byte(nil), g.sec.authentication...) }
+
+// Export returns MLS-Exporter(label, context, n) of the current epoch
+// (RFC 9420 §8.5).
+func (g *Group) Export(label string, context []byte, n int) ([]byte, error) {
+	if n <= 0 || n > 255*g.s.Nh() {
+		return nil, fmt.Errorf("%w: export length %d", ErrInvalidArgument, n)
+	}
+	return exporter(g.s, g.sec.exporter, label, context, n), nil
+}
+
+// Extensions returns the GroupContext extensions.
+func (g *Group) Extensions() []wire.Extension {
+	return append([]wire.Extension(nil), g.ctx.Extensions...)
+}
+
+// Members returns the current members in leaf order.
+func (g *Group) Members() []Member {
+	var out []Member
+	for _, l := range g.tree.Members() {
+		leaf := g.tree.Leaf(l)
+		out = append(out, Member{
+			Index: uint32(l), Credential: leaf.Credential,
+			SignatureKey: leaf.SignatureKey, EncryptionKey: leaf.EncryptionKey,
+		})
+	}
+	return out
+}
+
+// RatchetTree returns the encoded ratchet tree (the ratchet_tree extension
+// body), for joiners who get it out of band.
+func (g *Group) RatchetTree() []byte { return g.tree.EncodeBytes() }
+
+// ResumptionPSK returns the resumption secret of the given epoch if the
+// group still holds it.
+func (g *Group) resumptionPSK(epoch uint64) ([]byte, bool) {
+	if epoch == g.ctx.Epoch {
+		return g.sec.resumption, true
+	}
+	for _, r := range g.resumption {
+		if r.epoch == epoch {
+			return r.secret, true
+		}
+	}
+	return nil, false
+}
+
+// installEpoch makes ctx, t, priv and secrets the current epoch.
+func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Private, sec *epochSecrets, interim, confTag []byte) {
+	if g.sec != nil && g.cfg.keepResumption > 0 {
+		g.resumption = append(g.resumption, epochPSK{epoch: g.ctx.Epoch, secret: g.sec.resumption})
+		if len(g.resumption) > g.cfg.keepResumption {
+			g.resumption = g.resumption[len(g.resumption)-g.cfg.keepResumption:]
+		}
+	}
+	g.ctx = ctx
+	g.ctxBytes = wire.Encode(&g.ctx)
+	g.tree = t
+	g.priv = priv
+	g.sec = sec
+	g.interim = interim
+	g.confTag = confTag
+	g.proposals = nil
+	g.pendingUpdates = nil
+	g.pending = nil
+	g.f = &framer{
+		s: g.s, groupID: ctx.GroupID, epoch: ctx.Epoch, ctx: g.ctxBytes,
+		membershipKey: sec.membership, senderDataSecret: sec.senderData,
+		keys: newRatchets(g.s, sec.encryption, t.LeafCount()),
+	}
+}
+
+// requiredCapabilities returns the required_capabilities extension of
+// exts, or nil.
+func requiredCapabilities(exts []wire.Extension) (*wire.RequiredCapabilities, error) {
+	e := wire.FindExtension(exts, wire.ExtensionTypeRequiredCapabilities)
+	if e == nil {
+		return nil, nil
+	}
+	var rc wire.RequiredCapabilities
+	if err := wire.Decode(e.Data, &rc); err != nil {
+		return nil, fmt.Errorf("%w: required_capabilities: %w", ErrMalformed, err)
+	}
+	return &rc, nil
+}
+
+// externalSenders returns the external_senders extension of exts.
+func externalSenders(exts []wire.Extension) (wire.ExternalSenders, error) {
+	e := wire.FindExtension(exts, wire.ExtensionTypeExternalSenders)
+	if e == nil {
+		return nil, nil
+	}
+	var es wire.ExternalSenders
+	if err := wire.Decode(e.Data, &es); err != nil {
+		return nil, fmt.Errorf("%w: external_senders: %w", ErrMalformed, err)
+	}
+	return es, nil
+}
+
+// supportsRequired reports whether leaf supports the required capabilities.
+func supportsRequired(leaf *wire.LeafNode, rc *wire.RequiredCapabilities) bool {
+	if rc == nil {
+		return true
+	}
+	for _, e := range rc.ExtensionTypes {
+		if e > wire.ExtensionTypeExternalSenders && !containsExtType(leaf.Capabilities.Extensions, e) {
+			return false
+		}
+	}
+	for _, p := range rc.ProposalTypes {
+		if p > wire.ProposalTypeGroupContextExtensions && !containsProposalType(leaf.Capabilities.Proposals, p) {
+			return false
+		}
+	}
+	for _, c := range rc.CredentialTypes {
+		if !containsCredType(leaf.Capabilities.Credentials, c) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsExtType(l []wire.ExtensionType, v wire.ExtensionType) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containsProposalType(l []wire.ProposalType, v wire.ProposalType) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containsCredType(l []wire.CredentialType, v wire.CredentialType) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLeafInGroup performs the §7.3 checks that need the group: the
+// required capabilities, support of the group context extensions,
+// credential type compatibility with every member, and key uniqueness in
+// t (except is the leaf being replaced, or an out-of-range index).
+func checkLeafInGroup(t *tree.Tree, exts []wire.Extension, leaf *wire.LeafNode, except tree.LeafIndex) error {
+	rc, err := requiredCapabilities(exts)
+	if err != nil {
+		return err
+	}
+	if !supportsRequired(leaf, rc) {
+		return fmt.Errorf("%w: does not support the group's required capabilities", ErrInvalidLeafNode)
+	}
+	for _, e := range exts {
+		if e.Type > wire.ExtensionTypeExternalSenders && !wire.IsGREASE(uint16(e.Type)) && !containsExtType(leaf.Capabilities.Extensions, e.Type) {
+			return fmt.Errorf("%w: does not support group extension %d", ErrInvalidLeafNode, e.Type)
+		}
+	}
+	for _, l := range t.Members() {
+		if l == except {
+			continue
+		}
+		m := t.Leaf(l)
+		if !containsCredType(leaf.Capabilities.Credentials, m.Credential.Type) {
+			return fmt.Errorf("%w: does not support the credential type of member %d", ErrInvalidLeafNode, l)
+		}
+		if !containsCredType(m.Capabilities.Credentials, leaf.Credential.Type) {
+			return fmt.Errorf("%w: member %d does not support its credential type", ErrInvalidLeafNode, l)
+		}
+	}
+	if err := t.CheckLeafKeys(leaf, except); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidLeafNode, err)
+	}
+	return nil
+}
+
+// validateTree checks a tree received from another party against the
+// GroupContext (§12.4.3.1): tree hash, parent hashes, leaf nodes,
+// uniqueness of keys, capabilities.
+func validateTree(s *suite.Suite, cfg *config, t *tree.Tree, ctx *wire.GroupContext) error {
+	if !bytes.Equal(t.TreeHash(), ctx.TreeHash) {
+		return fmt.Errorf("%w: tree hash does not match the group context", ErrInvalidTree)
+	}
+	if err := t.Validate(ctx.GroupID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTree, err)
+	}
+	rc, err := requiredCapabilities(ctx.Extensions)
+	if err != nil {
+		return err
+	}
+	for _, l := range t.Members() {
+		leaf := t.Leaf(l)
+		if err := leafPolicy(cfg, leaf); err != nil {
+			return fmt.Errorf("%w: leaf %d: %w", ErrInvalidTree, l, err)
+		}
+		if !supportsRequired(leaf, rc) {
+			return fmt.Errorf("%w: leaf %d lacks required capabilities", ErrInvalidTree, l)
+		}
+	}
+	return nil
+}
+
+// signatureKeyOf returns the signature key of member leaf l.
+func (g *Group) memberKey(l uint32) ([]byte, error) {
+	leaf := g.tree.Leaf(tree.LeafIndex(l))
+	if leaf == nil {
+		return nil, fmt.Errorf("%w: leaf %d is not a member", ErrUnknownSender, l)
+	}
+	return leaf.SignatureKey, nil
+}

@@ -1,0 +1,249 @@
+package mls
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/agwproject/agw/mls/tree"
+	"github.com/agwproject/agw/mls/wire"
+)
+
+// ContentKind says what a processed message carried.
+type ContentKind uint8
+
+// Kinds of processed messages.
+const (
+	KindApplication ContentKind = iota + 1
+	KindProposal
+	KindCommit
+)
+
+// String returns the kind's name.
+func (k ContentKind) String() string {
+	switch k {
+	case KindApplication:
+		return "application"
+	case KindProposal:
+		return "proposal"
+	case KindCommit:
+		return "commit"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Sender identifies the sender of a processed message.
+type Sender struct {
+	Type wire.SenderType
+	// Leaf is the member's leaf index (sender type member).
+	Leaf uint32
+	// ExternalIndex is the index in the external_senders extension
+	// (sender type external).
+	ExternalIndex uint32
+}
+
+// Processed is the result of ProcessMessage.
+type Processed struct {
+	Kind              ContentKind
+	Sender            Sender
+	WireFormat        wire.WireFormat
+	AuthenticatedData []byte
+	// Application holds the plaintext of an application message.
+	Application []byte
+	// Proposal and ProposalRef are set for a proposal (now cached for the
+	// next commit).
+	Proposal    *wire.Proposal
+	ProposalRef []byte
+	// Commit is set for an applied commit.
+	Commit *CommitInfo
+}
+
+// ProcessMessage processes an encoded MLSMessage (PublicMessage or
+// PrivateMessage) of this group: it decrypts application data, caches
+// proposals for the next commit, and applies commits, advancing the
+// epoch. Every check of RFC 9420 §6 and §12 is made; failures wrap the
+// package's sentinel errors. A failed message leaves the group unchanged.
+func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
+	m, err := decodeMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	var ac *wire.AuthenticatedContent
+	switch m.WireFormat {
+	case wire.WireFormatPublicMessage:
+		ac, err = g.f.unprotectPublic(m.PublicMessage)
+	case wire.WireFormatPrivateMessage:
+		ac, err = g.f.unprotectPrivate(m.PrivateMessage, func(l uint32) bool {
+			return g.tree.Leaf(tree.LeafIndex(l)) != nil
+		})
+	default:
+		return nil, fmt.Errorf("%w: %v is not a group message", ErrInvalidMessage, m.WireFormat)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pub, err := g.senderKey(ac)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.f.verifyContent(pub, ac); err != nil {
+		return nil, err
+	}
+	out := &Processed{
+		WireFormat:        ac.WireFormat,
+		AuthenticatedData: ac.Content.AuthenticatedData,
+		Sender: Sender{Type: ac.Content.Sender.Type, Leaf: ac.Content.Sender.LeafIndex,
+			ExternalIndex: ac.Content.Sender.SenderIndex},
+	}
+	switch ac.Content.ContentType {
+	case wire.ContentTypeApplication:
+		out.Kind = KindApplication
+		out.Application = ac.Content.Application
+	case wire.ContentTypeProposal:
+		out.Kind = KindProposal
+		out.Proposal = ac.Content.Proposal
+		if out.ProposalRef, err = g.cacheProposal(ac); err != nil {
+			return nil, err
+		}
+	case wire.ContentTypeCommit:
+		out.Kind = KindCommit
+		if out.Commit, err = g.processCommit(ac); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: content type %v", ErrMalformed, ac.Content.ContentType)
+	}
+	return out, nil
+}
+
+// senderKey returns the signature public key that must have signed ac,
+// checking that the sender type fits the content (§6).
+func (g *Group) senderKey(ac *wire.AuthenticatedContent) ([]byte, error) {
+	c := &ac.Content
+	switch c.Sender.Type {
+	case wire.SenderTypeMember:
+		return g.memberKey(c.Sender.LeafIndex)
+	case wire.SenderTypeExternal:
+		if c.ContentType != wire.ContentTypeProposal {
+			return nil, fmt.Errorf("%w: external sender sent a %v", ErrInvalidMessage, c.ContentType)
+		}
+		es, err := externalSenders(g.ctx.Extensions)
+		if err != nil {
+			return nil, err
+		}
+		if int64(c.Sender.SenderIndex) >= int64(len(es)) {
+			return nil, fmt.Errorf("%w: external sender %d", ErrUnknownSender, c.Sender.SenderIndex)
+		}
+		return es[c.Sender.SenderIndex].SignatureKey, nil
+	case wire.SenderTypeNewMemberProposal:
+		if c.ContentType != wire.ContentTypeProposal || c.Proposal.Type != wire.ProposalTypeAdd || c.Proposal.Add == nil {
+			return nil, fmt.Errorf("%w: new member proposal that is not an add", ErrInvalidMessage)
+		}
+		return c.Proposal.Add.KeyPackage.LeafNode.SignatureKey, nil
+	case wire.SenderTypeNewMemberCommit:
+		if c.ContentType != wire.ContentTypeCommit || c.Commit.Path == nil {
+			return nil, fmt.Errorf("%w: new member commit without a path", ErrInvalidMessage)
+		}
+		return c.Commit.Path.LeafNode.SignatureKey, nil
+	}
+	return nil, fmt.Errorf("%w: sender type %v", ErrUnknownSender, c.Sender.Type)
+}
+
+// cacheProposal validates a received proposal and stores it by reference.
+func (g *Group) cacheProposal(ac *wire.AuthenticatedContent) ([]byte, error) {
+	if err := g.checkProposal(ac.Content.Sender, ac.Content.Proposal); err != nil {
+		return nil, err
+	}
+	ref := g.s.ProposalRef(wire.Encode(ac))
+	for _, cp := range g.proposals {
+		if bytes.Equal(cp.ref, ref) {
+			return ref, nil
+		}
+	}
+	g.proposals = append(g.proposals, cachedProposal{ref: ref, proposal: ac.Content.Proposal, sender: ac.Content.Sender})
+	return ref, nil
+}
+
+// callConfig returns the group's config with per-call options applied.
+func (g *Group) callConfig(opts []Option) config {
+	c := g.cfg
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+// frame builds, signs and protects content from this member in the
+// current epoch.
+func (g *Group) frame(cfg *config, ct wire.ContentType, app []byte, p *wire.Proposal, c *wire.Commit) (*wire.AuthenticatedContent, error) {
+	wf := wire.WireFormatPublicMessage
+	if ct == wire.ContentTypeApplication || cfg.encryptHandshake {
+		wf = wire.WireFormatPrivateMessage
+	}
+	ac := &wire.AuthenticatedContent{WireFormat: wf, Content: wire.FramedContent{
+		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch,
+		Sender:            wire.Sender{Type: wire.SenderTypeMember, LeafIndex: uint32(g.priv.Leaf)},
+		AuthenticatedData: cfg.authenticatedData, ContentType: ct,
+		Application: app, Proposal: p, Commit: c,
+	}}
+	sig, err := g.f.signContent(g.signer, wf, &ac.Content)
+	if err != nil {
+		return nil, err
+	}
+	ac.Auth.Signature = sig
+	return ac, nil
+}
+
+// protect encodes ac as the MLSMessage of its wire format.
+func (g *Group) protect(cfg *config, ac *wire.AuthenticatedContent) ([]byte, error) {
+	m := &wire.MLSMessage{WireFormat: ac.WireFormat}
+	var err error
+	if ac.WireFormat == wire.WireFormatPublicMessage {
+		m.PublicMessage, err = g.f.protectPublic(ac)
+	} else {
+		m.PrivateMessage, err = g.f.protectPrivate(ac, uint32(g.priv.Leaf), cfg.padding)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return encodeMessage(m), nil
+}
+
+// Encrypt protects application data as a PrivateMessage of the current
+// epoch. Options: WithAuthenticatedData, WithPadding.
+func (g *Group) Encrypt(plaintext []byte, opts ...Option) ([]byte, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
+	if len(g.proposals) > 0 {
+		// §12.4: a member that saw proposals must commit before sending data.
+		return nil, fmt.Errorf("%w: commit the %d pending proposals first", ErrInvalidMessage, len(g.proposals))
+	}
+	cfg := g.callConfig(opts)
+	ac, err := g.frame(&cfg, wire.ContentTypeApplication, append([]byte(nil), plaintext...), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return g.protect(&cfg, ac)
+}
+
+// Decrypt processes an application message and returns its plaintext; any
+// other content is refused with ErrInvalidMessage (use ProcessMessage).
+func (g *Group) Decrypt(msg []byte) ([]byte, error) {
+	m, err := decodeMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	if m.WireFormat != wire.WireFormatPrivateMessage || m.PrivateMessage.ContentType != wire.ContentTypeApplication {
+		return nil, fmt.Errorf("%w: not an application message", ErrInvalidMessage)
+	}
+	p, err := g.ProcessMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	return p.Application, nil
+}
