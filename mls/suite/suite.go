@@ -24,6 +24,11 @@
 // exception, as in the RFC: its label is used verbatim, so callers pass the
 // full label (see KeyPackageRef and ProposalRef).
 //
+// AES-GCM, HPKE, ECDH, ECDSA, Ed25519 and SHA-2 come from Go's standard
+// library. ChaCha20-Poly1305 (suite 3's AEAD) is implemented here from RFC
+// 8439, because the standard library uses it internally but does not export
+// it; HPKE in suite 3 still uses the standard library's copy.
+//
 // A *Suite is immutable and safe for concurrent use.
 package suite
 
