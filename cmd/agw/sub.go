@@ -64,4 +64,3 @@ func newSubCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per message")
 	return cmd
 }
-

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/test/bench"
+)
+
+func init() { extraCommands = append(extraCommands, newBenchCmd) }
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	var (
+		opts   bench.Options
+		noRSS  bool
+		settle time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the data plane against direct gRPC in one run, and a sidecar's idle memory",
+		Long: `bench runs, on loopback in this process:
+  direct:   agent A -> agent B over one gRPC stream (the baseline)
+  sidecars: agent A -> sidecar A -> sidecar B -> agent B
+with 1 KiB messages: throughput (messages in flight bounded by --window) and
+latency at a fixed rate (--rate). It then starts a sidecar process and a bare
+gRPC server process and compares their resident memory when idle.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "data plane: %d-byte messages, %s per throughput phase, window %d, latency at %d msg/s for %s\n",
+				opts.MessageSize, opts.Duration, opts.Window, opts.Rate, opts.RateFor)
+			rep, err := bench.RunDataPlane(ctx, opts)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "path\tmsg/s\tp50\tp99\tmax\tsamples\t")
+			for _, row := range []struct {
+				name string
+				f    bench.Figures
+			}{{"direct gRPC", rep.Direct}, {"via 2 sidecars", rep.Sidecars}} {
+				fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", row.name, row.f.Throughput,
+					us(row.f.P50), us(row.f.P99), us(row.f.Max), row.f.Samples)
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "throughput ratio (sidecars/direct): %.2f   added p99 at %d msg/s: %s\n",
+				rep.ThroughputRatio(), rep.Options.Rate, us(rep.AddedP99()))
+			if noRSS {
+				return nil
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			rss, err := bench.MeasureIdleRSS(ctx, exe, settle)
+			if err != nil {
+				return fmt.Errorf("idle memory: %w", err)
+			}
+			fmt.Fprintf(out, "idle RSS: sidecar %.1f MiB, bare gRPC server %.1f MiB, ratio %.2f\n",
+				mib(rss.Sidecar), mib(rss.Baseline), float64(rss.Sidecar)/float64(rss.Baseline))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.MessageSize, "size", 1024, "payload bytes")
+	f.DurationVar(&opts.Duration, "duration", 3*time.Second, "length of each throughput phase")
+	f.IntVar(&opts.Window, "window", 256, "messages in flight during the throughput phase")
+	f.IntVar(&opts.Rate, "rate", 1000, "messages per second during the latency phase")
+	f.DurationVar(&opts.RateFor, "rate-for", 3*time.Second, "length of each latency phase")
+	f.BoolVar(&noRSS, "no-rss", false, "skip the idle memory measurement")
+	f.DurationVar(&settle, "settle", 2*time.Second, "how long a process idles before its memory is read")
+	cmd.AddCommand(newBaselineServerCmd())
+	return cmd
+}
+
+// newBaselineServerCmd is the bare gRPC server whose idle memory is the
+// baseline for the sidecar's.
+func newBaselineServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "baseline-server",
+		Short:  "A bare gRPC server (the idle-memory baseline); prints its address and serves until interrupted",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			srv := grpc.NewServer()
+			agpv1.RegisterGatewayServer(srv, agpv1.UnimplementedGatewayServer{})
+			fmt.Fprintf(cmd.OutOrStdout(), "listening %s\n", lis.Addr())
+			go func() { <-cmd.Context().Done(); srv.Stop() }()
+			return srv.Serve(lis)
+		},
+	}
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

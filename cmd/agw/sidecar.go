@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"log/slog"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/agwproject/agw/interceptors"
+	"github.com/agwproject/agw/sidecar"
+	"github.com/agwproject/agw/xds"
+	xdsclient "github.com/agwproject/agw/xds/client"
+)
+
+func init() { extraCommands = append(extraCommands, newSidecarCmd) }
+
+// sidecarSetup is the sidecar's configuration and that of its control
+// plane client, after env and flags.
+type sidecarSetup struct {
+	node    sidecar.Config
+	xds     xdsclient.Config
+	nodeSet bool // node id given by flag or AGW_NODE_ID
+}
+
+// resolve fills what the two configurations share: the node id (flag,
+// AGW_NODE_ID, POD_NAMESPACE.POD_NAME, host name) and, with a control plane,
+// the address other sidecars dial (flag, POD_IP:peer port, or the peer
+// listen address when it names a host).
+func (s *sidecarSetup) resolve(getenv func(string) string) error {
+	if !s.nodeSet && getenv("POD_NAME") != "" {
+		id, err := xds.NodeID("", getenv)
+		if err != nil {
+			return err
+		}
+		s.node.NodeID = id
+	}
+	if s.xds.Server == "" {
+		return nil
+	}
+	s.xds.NodeID = s.node.NodeID
+	if s.node.AdvertiseAddress == "" {
+		host, port, err := net.SplitHostPort(s.node.PeerListen)
+		if err != nil {
+			return fmt.Errorf("AGW_PEER_LISTEN %q: %w", s.node.PeerListen, err)
+		}
+		p, _ := strconv.Atoi(port)
+		switch addr, err := xds.AdvertiseAddress("", p, getenv); {
+		case err == nil:
+			s.node.AdvertiseAddress = addr
+		case host != "" && p != 0 && !net.ParseIP(host).IsUnspecified():
+			s.node.AdvertiseAddress = s.node.PeerListen
+		default:
+			return fmt.Errorf("with a control plane, other sidecars need this one's address: set --advertise-address (AGW_ADVERTISE_ADDRESS), POD_IP, or a peer listen address with a host: %w", err)
+		}
+	}
+	s.xds.AdvertiseAddress = s.node.AdvertiseAddress
+	return nil
+}
+
+func (s *sidecarSetup) validate() error {
+	errs := []error{s.node.Validate()}
+	if s.xds.Server != "" {
+		errs = append(errs, s.xds.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+func newSidecarCmd(g *globalFlags) *cobra.Command {
+	s := &sidecarSetup{}
+	var envErr error
+	s.node, envErr = sidecar.ConfigFromEnv()
+	s.xds = xdsclient.DefaultConfig()
+	envErr = errors.Join(envErr, env.Parse(&s.xds))
+	s.nodeSet = os.Getenv("AGW_NODE_ID") != ""
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "sidecar",
+		Short: "Run the sidecar: the agent's gateway node, linked to its peers and the control plane",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if envErr != nil {
+				return envErr
+			}
+			s.nodeSet = s.nodeSet || cmd.Flags().Changed("node-id")
+			if err := s.resolve(os.Getenv); err != nil {
+				return err
+			}
+			if err := errors.Join(s.validate(), g.log.Validate()); err != nil {
+				return err
+			}
+			if check {
+				cp := "none (static routes)"
+				if s.xds.Server != "" {
+					cp = s.xds.Server
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: node %s, agents on %s, peers on %s, admin on %s, control plane %s\n",
+					s.node.NodeID, s.node.AgentListen, s.node.PeerListen, s.node.AdminListen, cp)
+				return nil
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return runSidecar(cmd.Context(), s, log)
+		},
+	}
+	s.node.BindFlags(cmd.Flags())
+	// The control plane client shares node id and advertised address with
+	// the node; its other flags are added as they are.
+	xfs := pflag.NewFlagSet("xds", pflag.ContinueOnError)
+	s.xds.BindFlags(xfs)
+	xfs.VisitAll(func(f *pflag.Flag) {
+		if cmd.Flags().Lookup(f.Name) == nil {
+			cmd.Flags().AddFlag(f)
+		}
+	})
+	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
+	return cmd
+}
+
+func runSidecar(ctx context.Context, s *sidecarSetup, log *slog.Logger) error {
+	p, err := buildSidecar(s, log, newRegistry())
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// sidecarProcess is one sidecar: the gateway node and, when a control plane
+// is configured, its xDS client.
+type sidecarProcess struct {
+	node *sidecar.Node
+	xds  *xdsclient.Client
+}
+
+func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (*sidecarProcess, error) {
+	opts := []sidecar.Option{
+		sidecar.WithLogger(log),
+		sidecar.WithRegisterer(reg),
+		sidecar.WithAgentServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "agent"))...),
+		sidecar.WithPeerServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "peer"))...),
+	}
+	p := &sidecarProcess{}
+	if s.xds.Server != "" {
+		xc, err := xdsclient.New(s.xds, xdsclient.WithLogger(log), xdsclient.WithRegisterer(reg))
+		if err != nil {
+			return nil, err
+		}
+		p.xds = xc
+		opts = append(opts, sidecar.WithRouteSource(xc), sidecar.WithSubscriptionSink(xc))
+	}
+	node, err := sidecar.New(s.node, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.node = node
+	if p.xds != nil {
+		node.HandleAdmin("/debug/routes", jsonHandler(func() any { return p.xds.DebugRoutes() }))
+	}
+	return p, nil
+}
+
+// Run runs the node and its xDS client until ctx ends or one of them fails;
+// the node drains first, then the client ends its mirror stream.
+func (p *sidecarProcess) Run(ctx context.Context) error {
+	if p.xds == nil {
+		return p.node.Run(ctx)
+	}
+	xctx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
+	xdone := make(chan error, 1)
+	go func() { xdone <- p.xds.Run(xctx) }()
+	nctx, stopNode := context.WithCancel(ctx)
+	ndone := make(chan error, 1)
+	go func() { ndone <- p.node.Run(nctx) }()
+	var nerr, xerr error
+	select {
+	case nerr = <-ndone:
+		stopXDS()
+		xerr = <-xdone
+	case xerr = <-xdone:
+		stopNode()
+		nerr = <-ndone
+	}
+	stopNode()
+	stopXDS()
+	if errors.Is(xerr, context.Canceled) {
+		xerr = nil
+	}
+	return errors.Join(nerr, xerr)
+}
+
+// jsonHandler serves what f returns as indented JSON.
+func jsonHandler(f func() any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(f())
+	})
+}
