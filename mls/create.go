@@ -1,0 +1,252 @@
+package mls
+
+import (
+	"crypto/rand"
+	"fmt"
+
+	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/tree"
+	"github.com/agwproject/agw/mls/wire"
+)
+
+// NewGroup creates a one-member group (RFC 9420 §11) for the creator with
+// credential cred. Options: WithGroupID, WithGroupExtensions,
+// WithSignatureKey, WithCapabilities, WithLeafExtensions, WithLifetime,
+// and the group behaviour options (WithHandshakeEncryption, WithPadding,
+// WithExternalPSK, WithCredentialValidator, ...).
+func NewGroup(id suite.ID, cred Credential, opts ...Option) (*Group, error) {
+	kpb, err := GenerateKeyPackage(id, cred, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return newGroupFromBundle(kpb, opts)
+}
+
+func newGroupFromBundle(kpb *KeyPackageBundle, opts []Option) (*Group, error) {
+	cfg := newConfig(opts)
+	s, err := suiteOf(kpb.KeyPackage.CipherSuite)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGroupExtensions(cfg.groupExtensions); err != nil {
+		return nil, err
+	}
+	gid := cfg.groupID
+	if gid == nil {
+		gid = make([]byte, 32)
+		if _, err := rand.Read(gid); err != nil {
+			return nil, fmt.Errorf("mls: group id: %w", err)
+		}
+	}
+	t := tree.New(s)
+	leaf := kpb.KeyPackage.LeafNode
+	me := t.AddLeaf(&leaf)
+	if err := checkLeafInGroup(tree.New(s), cfg.groupExtensions, &leaf, me); err != nil {
+		return nil, err
+	}
+	ctx := wire.GroupContext{
+		Version: wire.MLS10, CipherSuite: kpb.KeyPackage.CipherSuite, GroupID: gid,
+		TreeHash: t.TreeHash(), ConfirmedTranscriptHash: []byte{}, Extensions: cfg.groupExtensions,
+	}
+	initSecret := make([]byte, s.Nh())
+	if _, err := rand.Read(initSecret); err != nil {
+		return nil, fmt.Errorf("mls: init secret: %w", err)
+	}
+	ctxBytes := wire.Encode(&ctx)
+	sec := deriveEpoch(s, deriveJoiner(s, initSecret, zeros(s.Nh()), ctxBytes), nil, ctxBytes)
+	clear(initSecret)
+	tag := s.MAC(sec.confirmation, ctx.ConfirmedTranscriptHash)
+	g, err := newGroupState(s, &cfg, kpb.SignaturePriv)
+	if err != nil {
+		return nil, err
+	}
+	g.installEpoch(ctx, t, tree.NewPrivate(me, kpb.EncryptionPriv), sec, interimFrom(s, ctx.ConfirmedTranscriptHash, tag), tag)
+	return g, nil
+}
+
+// CommitResult is what a commit produces.
+type CommitResult struct {
+	// Commit is the encoded MLSMessage to send to the group.
+	Commit []byte
+	// Welcome is the encoded Welcome for the added members, or nil.
+	Welcome []byte
+	// GroupInfo is the signed GroupInfo of the new epoch (with the
+	// ratchet_tree and external_pub extensions unless disabled).
+	GroupInfo []byte
+	// Info describes the changes the commit makes.
+	Info *CommitInfo
+}
+
+// Commit creates a commit covering every proposal received in this epoch
+// (by reference) plus the given proposals (by value), and stages it: call
+// MergePendingCommit once the delivery service accepted it (or feed the
+// commit back to ProcessMessage), ClearPendingCommit if it was refused.
+// An UpdatePath is included when required or with WithPath. Options:
+// WithPath, WithAuthenticatedData, WithHandshakeEncryption, WithPadding,
+// WithoutRatchetTreeExtension.
+func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResult, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
+	if g.pending != nil {
+		return nil, ErrPendingCommit
+	}
+	cfg := g.callConfig(opts)
+	me := wire.Sender{Type: wire.SenderTypeMember, LeafIndex: uint32(g.priv.Leaf)}
+	var list []resolvedProposal
+	var pors []wire.ProposalOrRef
+	touched := map[uint32]bool{}
+	for _, p := range proposals {
+		if p != nil && p.Type == wire.ProposalTypeRemove && p.Remove != nil {
+			touched[p.Remove.Removed] = true
+		}
+	}
+	// Cached proposals by reference, skipping those that would make the
+	// list invalid (own updates, removal of ourselves, double removes).
+	for _, cp := range g.proposals {
+		switch cp.proposal.Type {
+		case wire.ProposalTypeUpdate:
+			if cp.sender.Type == me.Type && cp.sender.LeafIndex == me.LeafIndex || touched[cp.sender.LeafIndex] {
+				continue
+			}
+			touched[cp.sender.LeafIndex] = true
+		case wire.ProposalTypeRemove:
+			if cp.proposal.Remove.Removed == me.LeafIndex || touched[cp.proposal.Remove.Removed] {
+				continue
+			}
+			touched[cp.proposal.Remove.Removed] = true
+		}
+		list = append(list, resolvedProposal{p: cp.proposal, sender: cp.sender, ref: cp.ref})
+		pors = append(pors, wire.ProposalOrRef{Reference: cp.ref})
+	}
+	for _, p := range proposals {
+		if p == nil {
+			return nil, fmt.Errorf("%w: nil proposal", ErrInvalidArgument)
+		}
+		list = append(list, resolvedProposal{p: p, sender: me})
+		pors = append(pors, wire.ProposalOrRef{Proposal: p})
+	}
+	plan, err := g.planCommit(me, list)
+	if err != nil {
+		return nil, err
+	}
+	newCtx, ctxFunc := g.provisionalContext(plan.ext)
+	priv := g.priv.Clone()
+	priv.Prune(plan.tree)
+	commitSecret := zeros(g.s.Nh())
+	var path *tree.PathResult
+	if plan.pathRequired || cfg.forcePath {
+		path, err = tree.GeneratePath(plan.tree, tree.PathParams{
+			Sender: g.priv.Leaf, GroupID: g.ctx.GroupID, Signer: g.signer,
+			Exclude: plan.added, GroupContext: ctxFunc,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mls: update path: %w", err)
+		}
+		commitSecret = path.CommitSecret
+		priv = path.Private
+	}
+	commit := &wire.Commit{Proposals: pors}
+	if path != nil {
+		commit.Path = path.Path
+	}
+	ac, err := g.frame(&cfg, wire.ContentTypeCommit, nil, nil, commit)
+	if err != nil {
+		return nil, err
+	}
+	newCtx.TreeHash = plan.tree.TreeHash()
+	newCtx.ConfirmedTranscriptHash = g.confirmedHash(ac)
+	psk, err := resolvePSKs(g.s, &cfg, plan.psks, g.groupResumption)
+	if err != nil {
+		return nil, err
+	}
+	ctxBytes := wire.Encode(&newCtx)
+	joiner := deriveJoiner(g.s, g.sec.init, commitSecret, ctxBytes)
+	sec := deriveEpoch(g.s, joiner, psk, ctxBytes)
+	ac.Auth.ConfirmationTag = g.s.MAC(sec.confirmation, newCtx.ConfirmedTranscriptHash)
+	msg, err := g.protect(&cfg, ac)
+	if err != nil {
+		return nil, err
+	}
+	info := plan.info(newCtx.Epoch, false)
+	res := &CommitResult{Commit: msg, Info: info}
+	gi, err := signGroupInfo(g.s, g.signer, &newCtx, plan.tree, sec, ac.Auth.ConfirmationTag, g.priv.Leaf, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.GroupInfo = encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatGroupInfo, GroupInfo: gi})
+	if len(plan.added) > 0 {
+		w, err := makeWelcome(g.s, gi, sec, joiner, plan, path)
+		if err != nil {
+			return nil, err
+		}
+		res.Welcome = encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatWelcome, Welcome: w})
+	}
+	g.pending = &pendingCommit{
+		content: wire.Encode(&ac.Content), ctx: newCtx, tree: plan.tree, priv: priv, sec: sec,
+		interim: interimFrom(g.s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag),
+		confTag: ac.Auth.ConfirmationTag, info: info,
+	}
+	return res, nil
+}
+
+// signGroupInfo builds and signs the GroupInfo of an epoch (§12.4.3).
+func signGroupInfo(s *suite.Suite, signer *suite.Signer, ctx *wire.GroupContext, t *tree.Tree, sec *epochSecrets, tag []byte, me tree.LeafIndex, cfg *config) (*wire.GroupInfo, error) {
+	gi := &wire.GroupInfo{GroupContext: *ctx, ConfirmationTag: tag, Signer: uint32(me)}
+	if !cfg.noTreeExtension {
+		gi.Extensions = append(gi.Extensions, wire.Extension{Type: wire.ExtensionTypeRatchetTree, Data: t.EncodeBytes()})
+	}
+	if !cfg.noExternalPub {
+		_, pub, err := externalKeyPair(s, sec.external)
+		if err != nil {
+			return nil, err
+		}
+		gi.Extensions = append(gi.Extensions, wire.NewExtension(wire.ExtensionTypeExternalPub, &wire.ExternalPub{PublicKey: pub}))
+	}
+	sig, err := signer.SignWithLabel(labelGroupInfo, gi.TBS())
+	if err != nil {
+		return nil, fmt.Errorf("mls: sign group info: %w", err)
+	}
+	gi.Signature = sig
+	return gi, nil
+}
+
+// makeWelcome encrypts the GroupInfo and the GroupSecrets of every added
+// member (§12.4.3.1).
+func makeWelcome(s *suite.Suite, gi *wire.GroupInfo, sec *epochSecrets, joiner []byte, plan *commitPlan, path *tree.PathResult) (*wire.Welcome, error) {
+	key, nonce := welcomeKey(s, sec.welcome)
+	egi, err := s.Seal(key, nonce, nil, wire.Encode(gi))
+	if err != nil {
+		return nil, fmt.Errorf("mls: encrypt group info: %w", err)
+	}
+	w := &wire.Welcome{CipherSuite: gi.GroupContext.CipherSuite, EncryptedGroupInfo: egi}
+	for i, l := range plan.added {
+		kp := plan.addedKPs[i]
+		gs := &wire.GroupSecrets{JoinerSecret: joiner, PSKs: plan.psks}
+		if path != nil {
+			gs.PathSecret = path.PathSecretFor(l)
+		}
+		kem, ct, err := s.EncryptWithLabel(kp.InitKey, labelWelcome, egi, wire.Encode(gs))
+		if err != nil {
+			return nil, fmt.Errorf("mls: encrypt group secrets: %w", err)
+		}
+		w.Secrets = append(w.Secrets, wire.EncryptedGroupSecrets{
+			NewMember:             s.KeyPackageRef(wire.Encode(kp)),
+			EncryptedGroupSecrets: wire.HPKECiphertext{KEMOutput: kem, Ciphertext: ct},
+		})
+	}
+	return w, nil
+}
+
+// GroupInfo returns a signed GroupInfo of the current epoch as an encoded
+// MLSMessage, with the ratchet_tree and external_pub extensions unless
+// WithoutRatchetTreeExtension or WithoutExternalPub is given. A holder of
+// it can join with JoinExternal.
+func (g *Group) GroupInfo(opts ...Option) ([]byte, error) {
+	cfg := g.callConfig(opts)
+	gi, err := signGroupInfo(g.s, g.signer, &g.ctx, g.tree, g.sec, g.confTag, g.priv.Leaf, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	return encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatGroupInfo, GroupInfo: gi}), nil
+}
