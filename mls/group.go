@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/agwproject/agw/mls/suite"
@@ -262,11 +263,14 @@ func checkLeafInGroup(t *tree.Tree, exts []wire.Extension, leaf *wire.LeafNode, 
 // GroupContext (§12.4.3.1): tree hash, parent hashes, leaf nodes,
 // uniqueness of keys, capabilities.
 func validateTree(s *suite.Suite, cfg *config, t *tree.Tree, ctx *wire.GroupContext) error {
+	if err := t.Validate(ctx.GroupID); err != nil {
+		if errors.Is(err, tree.ErrLeafSignature) {
+			return fmt.Errorf("%w: %w: %w", ErrInvalidTree, ErrBadSignature, err)
+		}
+		return fmt.Errorf("%w: %w", ErrInvalidTree, err)
+	}
 	if !bytes.Equal(t.TreeHash(), ctx.TreeHash) {
 		return fmt.Errorf("%w: tree hash does not match the group context", ErrInvalidTree)
-	}
-	if err := t.Validate(ctx.GroupID); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidTree, err)
 	}
 	rc, err := requiredCapabilities(ctx.Extensions)
 	if err != nil {
