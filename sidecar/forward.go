@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"slices"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -41,9 +42,24 @@ func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) 
 		}
 		return local, 0
 	}
+	// Round robin over the eligible endpoints only, so that the node's own
+	// id or withdrawn entries do not skew it.
+	var buf [16]int
+	idx := buf[:0]
+	for i, ep := range eps {
+		if ep != nil && ep.NodeId != n.cfg.NodeID && ep.Status != agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL && validNodeID(ep.NodeId) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		if local == 0 {
+			n.m.drop(DropNoSubscribers, 1)
+		}
+		return local, 0
+	}
 	start := 0
 	if fan != 0 {
-		start = int(ts.rr.next() % uint32(len(eps)))
+		start = int(ts.rr.next() % uint32(len(idx)))
 	}
 	want := uint32(0)
 	if fan != 0 {
@@ -51,11 +67,8 @@ func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) 
 	}
 	skippedDown := 0
 	candidates := 0
-	for i := range eps {
-		ep := eps[(start+i)%len(eps)]
-		if ep == nil || ep.NodeId == n.cfg.NodeID || ep.Status == agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL {
-			continue
-		}
+	for i := range idx {
+		ep := eps[idx[(start+i)%len(idx)]]
 		p := n.peerFor(ep.NodeId, ep.Address, false)
 		if p == nil {
 			continue
@@ -109,13 +122,23 @@ func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, 
 		}
 		return delivered
 	}
-	if len(conns) == 0 {
+	// Round robin over the subscribers other than the publisher.
+	m, xi := len(conns), -1
+	if exclude != nil {
+		if xi = slices.Index(conns, exclude); xi >= 0 {
+			m--
+		}
+	}
+	if m <= 0 {
 		return 0
 	}
-	start := int(e.rr.Add(1)-1) % len(conns)
-	for i := 0; i < len(conns) && delivered < fan; i++ {
-		c := conns[(start+i)%len(conns)]
-		if c != exclude && n.offerAgent(c, msg, size, t0) {
+	start := int(e.rr.Add(1)-1) % m
+	for i := 0; i < m && delivered < fan; i++ {
+		j := (start + i) % m
+		if xi >= 0 && j >= xi {
+			j++
+		}
+		if n.offerAgent(conns[j], msg, size, t0) {
 			delivered++
 		}
 	}

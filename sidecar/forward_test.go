@@ -1,0 +1,255 @@
+package sidecar
+
+import (
+	"testing"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/grpc/codes"
+)
+
+const tp = "o/n/s"
+
+func TestForwardLocal(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	pub, s1, s2 := n.testConn(t), n.testConn(t), n.testConn(t)
+	for _, c := range []*agentConn{pub, s1, s2} {
+		n.subscribe(c, 1, tp)
+	}
+	// fanout 0: everyone but the publisher.
+	l, r := n.forward(msgTo(tp, 0), pub, 10, 1)
+	if l != 2 || r != 0 || len(deliveries(pub)) != 0 || len(deliveries(s1)) != 1 || len(deliveries(s2)) != 1 {
+		t.Fatalf("fanout 0: %d %d", l, r)
+	}
+	// fanout 1: round robin over the other two.
+	for range 4 {
+		if l, r := n.forward(msgTo(tp, 1), pub, 10, 1); l != 1 || r != 0 {
+			t.Fatalf("anycast %d %d", l, r)
+		}
+	}
+	if a, b := len(deliveries(s1)), len(deliveries(s2)); a != 2 || b != 2 || len(deliveries(pub)) != 0 {
+		t.Fatalf("anycast split %d/%d", a, b)
+	}
+	// fanout 5 with two candidates: both.
+	if l, _ := n.forward(msgTo(tp, 5), pub, 10, 1); l != 2 {
+		t.Fatalf("fanout 5: %d", l)
+	}
+	deliveries(s1)
+	deliveries(s2)
+	// Slow consumer: s1's queue full; s2 still gets every message.
+	for range cap(s1.q) {
+		s1.q <- outItem{resp: ackResp(0)}
+	}
+	if l, _ := n.forward(msgTo(tp, 0), pub, 10, 1); l != 1 {
+		t.Fatalf("with slow consumer: %d", l)
+	}
+	if len(deliveries(s2)) != 1 || n.dropCount(DropSlowConsumer) != 1 || s1.drops.Load() != 1 {
+		t.Fatal("slow consumer not isolated / counted")
+	}
+	// No subscribers.
+	if l, r := n.forward(msgTo("o/n/none", 0), pub, 10, 1); l != 0 || r != 0 || n.dropCount(DropNoSubscribers) != 1 {
+		t.Fatal("no subscribers")
+	}
+}
+
+func TestForwardRemote(t *testing.T) {
+	routes := routeMap{tp: {ep("a"), ep("b"), ep("c"),
+		{NodeId: "d", Status: agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL}, {NodeId: "bad id!"}}}
+	n := newTestNode(t, testNodeCfg("a"), WithRouteSource(routes))
+	pub := n.testConn(t)
+	l, r := n.forward(msgTo(tp, 0), pub, 10, 1)
+	if l != 0 || r != 2 {
+		t.Fatalf("fanout 0: %d %d, want 0 local, 2 remote (self, pending and invalid skipped)", l, r)
+	}
+	b, c := n.peerIfKnown("b"), n.peerIfKnown("c")
+	if len(b.q) != 1 || len(c.q) != 1 || n.peerIfKnown("d") != nil {
+		t.Fatal("peer queues")
+	}
+	// Anycast alternates over remotes.
+	for range 4 {
+		if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 1 {
+			t.Fatal("anycast remote")
+		}
+	}
+	if len(b.q) != 3 || len(c.q) != 3 {
+		t.Fatalf("round robin b=%d c=%d", len(b.q), len(c.q))
+	}
+	// A local subscriber comes first.
+	s := n.testConn(t)
+	n.subscribe(s, 1, tp)
+	if l, r := n.forward(msgTo(tp, 1), pub, 10, 1); l != 1 || r != 0 {
+		t.Fatalf("local first: %d %d", l, r)
+	}
+	if l, r := n.forward(msgTo(tp, 2), pub, 10, 1); l != 1 || r != 1 {
+		t.Fatalf("fanout 2: %d %d", l, r)
+	}
+	n.unsubscribe(s, 2, tp)
+	// b down: anycast goes to c; multicast counts peer_down.
+	b.setStatus(StatusDown)
+	for range 3 {
+		if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 1 {
+			t.Fatal("anycast with b down")
+		}
+	}
+	if len(b.q) != 3 && len(b.q) != 4 {
+		t.Fatalf("b got messages while down: %d", len(b.q))
+	}
+	before := n.dropCount(DropPeerDown)
+	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 1 || n.dropCount(DropPeerDown) != before+1 {
+		t.Fatal("multicast with b down")
+	}
+	c.setStatus(StatusDown)
+	if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 0 || n.dropCount(DropPeerDown) != before+2 {
+		t.Fatal("anycast with all down")
+	}
+	c.setStatus(StatusUp)
+	// Full peer queue: bounded wait then peer_queue_full.
+	for len(c.q) < cap(c.q) {
+		c.q <- peerItem{}
+	}
+	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 0 || n.dropCount(DropPeerQueueFull) != 1 {
+		t.Fatal("peer queue full")
+	}
+	// Too large for the peer.
+	for len(c.q) > 0 {
+		<-c.q
+	}
+	c.maxMsg.Store(5)
+	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 0 || n.dropCount(DropTooLarge) != 1 {
+		t.Fatal("too large")
+	}
+}
+
+func TestHandlePeerMessage(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	p := n.peerFor("b", "", false)
+	s1, s2 := n.testConn(t), n.testConn(t)
+	n.subscribe(s1, 1, tp)
+	n.subscribe(s2, 1, tp)
+	m := msgTo(tp, 0)
+	m.Header.HopLimit = 0
+	n.handlePeerMessage(p, m, 10)
+	if n.dropCount(DropHopLimit) != 1 || len(deliveries(s1)) != 0 {
+		t.Fatal("hop limit 0 not dropped")
+	}
+	m = msgTo(tp, 1)
+	m.Header.HopLimit = 2
+	n.handlePeerMessage(p, m, 10)
+	d1, d2 := deliveries(s1), deliveries(s2)
+	if len(d1)+len(d2) != 1 {
+		t.Fatalf("anycast from peer delivered %d times", len(d1)+len(d2))
+	}
+	if m.Header.HopLimit != 1 {
+		t.Fatal("hop limit not decremented")
+	}
+	n.handlePeerMessage(p, &agpv1.Message{}, 1)
+	n.handlePeerMessage(p, &agpv1.Message{Header: &agpv1.Header{Destination: tp, Source: "bad", HopLimit: 3}}, 1)
+	if n.dropCount(DropMalformed) != 2 {
+		t.Fatal("malformed not counted")
+	}
+	if p.msgsIn.Load() != 4 {
+		t.Fatalf("peer msgs in %d", p.msgsIn.Load())
+	}
+}
+
+func TestPublishFillsDefaults(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	c := n.testConn(t)
+	m := &agpv1.Message{Header: &agpv1.Header{Destination: tp}}
+	resp := n.publish(c, 7, m, 1)
+	ack := resp.GetAck()
+	if ack == nil || ack.RequestId != 7 || ack.MessageId == "" || m.Header.MessageId != ack.MessageId || m.Header.HopLimit != 8 {
+		t.Fatalf("resp %v header %v", resp, m.Header)
+	}
+	id2 := n.publish(c, 8, &agpv1.Message{Header: &agpv1.Header{Destination: tp}}, 1).GetAck().MessageId
+	if id2 == ack.MessageId {
+		t.Fatal("message ids repeat")
+	}
+	keep := &agpv1.Message{Header: &agpv1.Header{Destination: tp, MessageId: "mine", HopLimit: 3}}
+	if got := n.publish(c, 9, keep, 1).GetAck(); got.MessageId != "mine" || keep.Header.HopLimit != 3 {
+		t.Fatalf("publisher's id / hop limit not kept: %v", got)
+	}
+	if e := n.subscribe(c, 10, "x").GetError(); e == nil || codes.Code(e.Code) != codes.InvalidArgument || e.RequestId != 10 {
+		t.Fatalf("invalid subscribe: %v", e)
+	}
+	cfg := testNodeCfg("b")
+	cfg.MaxSubscriptionsPerConn = 1
+	n2 := newTestNode(t, cfg)
+	c2 := n2.testConn(t)
+	n2.subscribe(c2, 1, "o/n/a")
+	if e := n2.subscribe(c2, 2, "o/n/b").GetError(); e == nil || codes.Code(e.Code) != codes.ResourceExhausted {
+		t.Fatalf("subscription limit: %v", e)
+	}
+}
+
+func TestAttachRules(t *testing.T) {
+	newLink := func(p *peer, dialer string, outbound bool) *peerLink {
+		return &peerLink{p: p, dialer: dialer, outbound: outbound, done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{})}
+	}
+	hs := &agpv1.Handshake{ProtocolVersion: 1, MaxMessageBytes: 1000}
+	closed := func(l *peerLink) bool {
+		select {
+		case <-l.done:
+			return true
+		default:
+			return false
+		}
+	}
+	// Node "a" (lower than "b").
+	n := newTestNode(t, testNodeCfg("a"))
+	p := n.peerFor("b", "", false)
+	in1 := newLink(p, "b", false)
+	if err := n.attach(p, in1, hs, ""); err != nil || p.Status() != StatusUp || p.maxMsg.Load() != 1000 {
+		t.Fatal(err)
+	}
+	if err := n.attach(p, newLink(p, "b", false), hs, ""); err == nil || !err.(*linkRejectError).duplicate {
+		t.Fatalf("second link from b: %v", err)
+	}
+	out := newLink(p, "a", true)
+	if err := n.attach(p, out, hs, ""); err != nil || !closed(in1) || p.currentLink() != out {
+		t.Fatalf("a's own dial must replace b's: %v", err)
+	}
+	n.detach(p, in1) // late detach of the replaced link changes nothing
+	if p.currentLink() != out || p.Status() != StatusUp {
+		t.Fatal("stale detach")
+	}
+	if err := n.attach(p, newLink(p, "b", false), hs, ""); err == nil || err.(*linkRejectError).kept != "a" {
+		t.Fatalf("b's dial must lose: %v", err)
+	}
+	n.detach(p, out)
+	if p.currentLink() != nil || p.Status() != StatusDown {
+		t.Fatal("detach")
+	}
+	// Node "c" (higher than "b"): b's inbound link beats c's own dial.
+	n2 := newTestNode(t, testNodeCfg("c"))
+	p2 := n2.peerFor("b", "", false)
+	own := newLink(p2, "c", true)
+	if err := n2.attach(p2, own, hs, ""); err != nil {
+		t.Fatal(err)
+	}
+	in := newLink(p2, "b", false)
+	if err := n2.attach(p2, in, hs, ""); err != nil || !closed(own) || p2.currentLink() != in {
+		t.Fatalf("b's dial must replace c's: %v", err)
+	}
+	if err := n2.attach(p2, newLink(p2, "c", true), hs, ""); err == nil {
+		t.Fatal("c's second dial accepted")
+	}
+}
+
+func TestCheckHandshake(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	for _, tc := range []struct {
+		hs   *agpv1.Handshake
+		code codes.Code
+	}{
+		{nil, codes.InvalidArgument},
+		{&agpv1.Handshake{NodeId: "b", ProtocolVersion: 2}, codes.FailedPrecondition},
+		{&agpv1.Handshake{NodeId: "", ProtocolVersion: 1}, codes.InvalidArgument},
+		{&agpv1.Handshake{NodeId: "a", ProtocolVersion: 1}, codes.AlreadyExists},
+		{&agpv1.Handshake{NodeId: "b", ProtocolVersion: 1}, codes.OK},
+	} {
+		err := n.checkHandshake(tc.hs)
+		if got := codeOf(err); got != tc.code {
+			t.Errorf("checkHandshake(%v) = %v, want %s", tc.hs, err, tc.code)
+		}
+	}
+}

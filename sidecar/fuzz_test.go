@@ -1,0 +1,98 @@
+package sidecar
+
+import (
+	"context"
+	"testing"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+func codeOf(err error) any { return status.Code(err) }
+
+// FuzzAgentRequest decodes an AgentRequest from bytes and handles it as if
+// a local agent had sent it; nothing may panic and every request gets one
+// answer.
+func FuzzAgentRequest(f *testing.F) {
+	seeds := []*agpv1.AgentRequest{
+		{RequestId: 1, Kind: &agpv1.AgentRequest_Subscribe{Subscribe: &agpv1.Subscribe{Name: tp}}},
+		{RequestId: 2, Kind: &agpv1.AgentRequest_Publish{Publish: &agpv1.Publish{Message: msgTo(tp, 0)}}},
+		{RequestId: 3, Kind: &agpv1.AgentRequest_Publish{Publish: &agpv1.Publish{Message: msgTo(tp, 1)}}},
+		{RequestId: 4, Kind: &agpv1.AgentRequest_Unsubscribe{Unsubscribe: &agpv1.Unsubscribe{Name: tp}}},
+		{RequestId: 5, Kind: &agpv1.AgentRequest_Publish{Publish: &agpv1.Publish{}}},
+		{RequestId: 6},
+	}
+	for _, s := range seeds {
+		b, _ := proto.Marshal(s)
+		f.Add(b)
+	}
+	f.Add([]byte{0xff, 0x01})
+	n := newTestNode(f, testNodeCfg("a"), WithRouteSource(routeMap{tp: {ep("b")}}))
+	c := n.testConn(f)
+	other := n.testConn(f)
+	n.subscribe(other, 0, tp)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req agpv1.AgentRequest
+		if err := proto.Unmarshal(data, &req); err != nil {
+			return
+		}
+		if err := n.handleAgentRequest(context.Background(), c, &req); err != nil {
+			t.Fatalf("stream-level error for a single request: %v", err)
+		}
+		// The publisher never receives its own messages, so c's queue holds
+		// exactly the answer to req.
+		if k := len(c.q); k != 1 {
+			t.Fatalf("%d items queued for one request, want 1 answer", k)
+		}
+		ans := (<-c.q).resp
+		if id := ans.GetAck().GetRequestId() + ans.GetError().GetRequestId(); id != req.RequestId {
+			t.Fatalf("answer %v does not echo request id %d", ans, req.RequestId)
+		}
+		deliveries(other)
+		if p := n.peerIfKnown("b"); p != nil {
+			for len(p.q) > 0 {
+				<-p.q
+			}
+		}
+	})
+}
+
+// FuzzPeerFrame decodes a PeerFrame from bytes and handles it as if a peer
+// had sent it.
+func FuzzPeerFrame(f *testing.F) {
+	seeds := []*agpv1.PeerFrame{
+		{Kind: &agpv1.PeerFrame_Message{Message: msgTo(tp, 0)}},
+		{Kind: &agpv1.PeerFrame_Message{Message: &agpv1.Message{}}},
+		{Kind: &agpv1.PeerFrame_Handshake{Handshake: &agpv1.Handshake{NodeId: "b", ProtocolVersion: 1}}},
+		{Kind: &agpv1.PeerFrame_Goodbye{Goodbye: &agpv1.Goodbye{Reason: "x"}}},
+		{},
+	}
+	for _, s := range seeds {
+		b, _ := proto.Marshal(s)
+		f.Add(b)
+	}
+	n := newTestNode(f, testNodeCfg("a"))
+	p := n.peerFor("b", "", false)
+	sub := n.testConn(f)
+	n.subscribe(sub, 0, tp)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fr agpv1.PeerFrame
+		if err := proto.Unmarshal(data, &fr); err != nil {
+			return
+		}
+		switch k := fr.Kind.(type) {
+		case *agpv1.PeerFrame_Message:
+			if k.Message != nil {
+				n.handlePeerMessage(p, k.Message, proto.Size(k.Message))
+			}
+		case *agpv1.PeerFrame_Handshake:
+			_ = n.checkHandshake(k.Handshake)
+		}
+		for _, m := range deliveries(sub) {
+			if m.Header == nil || m.Header.Destination != tp {
+				t.Fatalf("delivered %v to a subscriber of %s", m, tp)
+			}
+		}
+	})
+}
