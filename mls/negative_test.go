@@ -10,7 +10,7 @@ import (
 )
 
 // twoMembers returns alice and bob in a fresh group of suite 1.
-func twoMembers(t *testing.T, opts ...Option) (alice, bob *Group) {
+func twoMembers(t testing.TB, opts ...Option) (alice, bob *Group) {
 	t.Helper()
 	alice, err := NewGroup(1, BasicCredential([]byte("alice")), opts...)
 	if err != nil {

@@ -1,0 +1,76 @@
+package mls
+
+import (
+	"testing"
+)
+
+// FuzzProcessMessage feeds arbitrary bytes to a member: it must return an
+// error or a result, never panic, and a failed message must not change
+// the group's epoch.
+func FuzzProcessMessage(f *testing.F) {
+	alice, bob := twoMembers(f)
+	app, _ := alice.Encrypt([]byte("seed"))
+	prop, _ := alice.ProposeUpdate()
+	alice.proposals = nil
+	res, _ := alice.Update()
+	alice.ClearPendingCommit()
+	gi, _ := alice.GroupInfo()
+	for _, s := range [][]byte{app, prop, res.Commit, gi, {0, 1, 0, 1}, nil} {
+		f.Add(s)
+	}
+	state, err := bob.MarshalState()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		g, err := UnmarshalState(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		epoch := g.Epoch()
+		if _, err := g.ProcessMessage(msg); err != nil && g.Epoch() != epoch {
+			t.Fatalf("failed message changed the epoch")
+		}
+	})
+}
+
+// FuzzUnmarshalState checks that arbitrary bytes never panic the state
+// decoder and that a decoded state re-encodes.
+func FuzzUnmarshalState(f *testing.F) {
+	_, bob := twoMembers(f)
+	state, err := bob.MarshalState()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(state)
+	f.Add(state[:len(state)/2])
+	f.Add([]byte("agw-mls-state\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		g, err := UnmarshalState(b)
+		if err != nil {
+			return
+		}
+		if _, err := g.MarshalState(); err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+	})
+}
+
+// FuzzJoin feeds arbitrary Welcome bytes to Join.
+func FuzzJoin(f *testing.F) {
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	kpb := newKPB(f, 1, "bob")
+	res, err := alice.Add([][]byte{kpb.Bytes()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(res.Welcome)
+	f.Add(res.GroupInfo)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Join(b, kpb)
+		_, _, _ = JoinExternal(b, BasicCredential([]byte("x")))
+	})
+}
