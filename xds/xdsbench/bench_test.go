@@ -1,0 +1,92 @@
+package xdsbench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"os/signal"
+	"testing"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/agwproject/agw/xds/controlplane"
+)
+
+const childEnv = "AGW_XDSBENCH_CHILD"
+
+// TestMain doubles as the out-of-process control plane for the memory
+// figure: the test binary re-executes itself with AGW_XDSBENCH_CHILD=1.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		cfg, err := env.ParseAs[controlplane.Config]()
+		if err == nil {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			err = RunChildControlPlane(ctx, cfg)
+			stop()
+		}
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func childCommand(string, string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func TestConvergenceBenchInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := RunConvergenceBench(ctx, 10, Options{Changes: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changes != 6 || res.P50 <= 0 || res.Max < res.P99 || res.P99 < res.P50 || res.ClientP50 <= 0 || res.HeapAfter == 0 {
+		t.Fatalf("implausible result %+v", res)
+	}
+	t.Log(res)
+}
+
+func TestConvergenceBenchSeparateControlPlane(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := RunConvergenceBench(ctx, 20, Options{Changes: 4, ControlPlaneCommand: childCommand})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MemoryScope != "control-plane" || res.BytesPerNode <= 0 || res.Changes != 4 {
+		t.Fatalf("implausible result %+v", res)
+	}
+	t.Log(res)
+}
+
+func benchmarkConvergence(b *testing.B, n int) {
+	var last Result
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		res, err := RunConvergenceBench(ctx, n, Options{Changes: 20, ControlPlaneCommand: childCommand})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = res
+	}
+	b.ReportMetric(float64(last.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(last.P99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(last.Max.Microseconds())/1000, "max-ms")
+	b.ReportMetric(last.BytesPerNode, "cp-B/node")
+	b.Log(last)
+}
+
+// BenchmarkConvergence100 is the go test -bench wrapper (N = 100).
+func BenchmarkConvergence100(b *testing.B) { benchmarkConvergence(b, 100) }
+
+// BenchmarkConvergence1000 runs N = 1,000 (slow: run it explicitly).
+func BenchmarkConvergence1000(b *testing.B) { benchmarkConvergence(b, 1000) }
