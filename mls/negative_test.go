@@ -268,3 +268,12 @@ func twoMembersWith(t *testing.T, kpb *KeyPackageBundle) (*Group, *Group) {
 	}
 	return alice, bob
 }
+
+func mustSuite(t testing.TB, id suite.ID) *suite.Suite {
+	t.Helper()
+	s, err := suite.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

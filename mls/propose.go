@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -171,4 +172,58 @@ func (g *Group) Remove(leaves []uint32, opts ...Option) (*CommitResult, error) {
 // post-compromise security. See Commit.
 func (g *Group) Update(opts ...Option) (*CommitResult, error) {
 	return g.Commit(nil, append(opts, WithPath())...)
+}
+
+// ExternalProposal creates a proposal sent from outside the group by the
+// external sender at index senderIndex of the group's external_senders
+// extension (RFC 9420 §12.1.8), signed with that sender's signature
+// private key. Only Add, Remove, PreSharedKey, ReInit and
+// GroupContextExtensions proposals may be sent this way. It returns the
+// encoded PublicMessage; members process it with ProcessMessage.
+func ExternalProposal(id suite.ID, groupID []byte, epoch uint64, senderIndex uint32, signaturePriv []byte, p *wire.Proposal, opts ...Option) ([]byte, error) {
+	return outsideProposal(id, groupID, epoch, wire.Sender{Type: wire.SenderTypeExternal, SenderIndex: senderIndex}, signaturePriv, p, opts)
+}
+
+// NewMemberProposal creates an Add proposal by which the owner of a
+// KeyPackage asks to be added to a group (sender type
+// new_member_proposal, RFC 9420 §12.1.8). It is signed with the bundle's
+// signature key.
+func NewMemberProposal(groupID []byte, epoch uint64, kpb *KeyPackageBundle, opts ...Option) ([]byte, error) {
+	if kpb == nil || kpb.KeyPackage == nil {
+		return nil, fmt.Errorf("%w: no key package bundle", ErrInvalidArgument)
+	}
+	p := &wire.Proposal{Type: wire.ProposalTypeAdd, Add: &wire.Add{KeyPackage: *kpb.KeyPackage}}
+	return outsideProposal(suite.ID(kpb.KeyPackage.CipherSuite), groupID, epoch,
+		wire.Sender{Type: wire.SenderTypeNewMemberProposal}, kpb.SignaturePriv, p, opts)
+}
+
+func outsideProposal(id suite.ID, groupID []byte, epoch uint64, sender wire.Sender, sigPriv []byte, p *wire.Proposal, opts []Option) ([]byte, error) {
+	s, err := suite.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	if p == nil {
+		return nil, fmt.Errorf("%w: nil proposal", ErrInvalidArgument)
+	}
+	if err := senderMayPropose(sender, p); err != nil {
+		return nil, err
+	}
+	signer, err := s.NewSigner(sigPriv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature key: %w", ErrInvalidArgument, err)
+	}
+	cfg := newConfig(opts)
+	ac := &wire.AuthenticatedContent{WireFormat: wire.WireFormatPublicMessage, Content: wire.FramedContent{
+		GroupID: groupID, Epoch: epoch, Sender: sender, AuthenticatedData: cfg.authenticatedData,
+		ContentType: wire.ContentTypeProposal, Proposal: p,
+	}}
+	f := &framer{s: s, groupID: groupID, epoch: epoch}
+	if ac.Auth.Signature, err = f.signContent(signer, ac.WireFormat, &ac.Content); err != nil {
+		return nil, err
+	}
+	pm, err := f.protectPublic(ac)
+	if err != nil {
+		return nil, err
+	}
+	return encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatPublicMessage, PublicMessage: pm}), nil
 }

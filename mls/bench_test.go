@@ -1,0 +1,193 @@
+package mls
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/agwproject/agw/mls/suite"
+)
+
+// benchFixture is a group of n members seen by its creator (alice) and by
+// one joined member (bob), saved as states so every benchmark starts from
+// the same epoch.
+type benchFixture struct {
+	alice, bob []byte
+	kpb        *KeyPackageBundle // a fresh key package to add
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[int]*benchFixture{}
+)
+
+// fixture builds (once) a group of n members: the creator adds n-1 members
+// in a single commit with a path, so the setup stays fast at 1,024.
+func fixture(b *testing.B, n int) *benchFixture {
+	b.Helper()
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f, ok := fixtures[n]; ok {
+		return f
+	}
+	const id = suite.MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	alice, err := NewGroup(id, BasicCredential([]byte("alice")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bobKP := newKPB(b, id, "bob")
+	kps := [][]byte{bobKP.Bytes()}
+	for i := 2; i < n; i++ {
+		kps = append(kps, newKPB(b, id, fmt.Sprintf("member-%d", i)).Bytes())
+	}
+	res, err := alice.Add(kps, WithPath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := alice.MergePendingCommit(); err != nil {
+		b.Fatal(err)
+	}
+	bob, err := Join(res.Welcome, bobKP)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &benchFixture{kpb: newKPB(b, id, "new")}
+	if f.alice, err = alice.MarshalState(); err != nil {
+		b.Fatal(err)
+	}
+	if f.bob, err = bob.MarshalState(); err != nil {
+		b.Fatal(err)
+	}
+	fixtures[n] = f
+	return f
+}
+
+func restore(b *testing.B, state []byte) *Group {
+	b.Helper()
+	g, err := UnmarshalState(state)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
+var benchSizes = []int{2, 16, 128, 1024}
+
+func BenchmarkKeyPackage(b *testing.B) {
+	cred := BasicCredential([]byte("bench"))
+	for b.Loop() {
+		if _, err := GenerateKeyPackage(1, cred); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// commitBench measures creating a commit (add one member, or an empty
+// commit with a path) at each group size.
+func commitBench(b *testing.B, add bool) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			f := fixture(b, n)
+			alice := restore(b, f.alice)
+			kp := [][]byte{f.kpb.Bytes()}
+			for b.Loop() {
+				var err error
+				if add {
+					_, err = alice.Add(kp)
+				} else {
+					_, err = alice.Update()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				alice.ClearPendingCommit()
+			}
+		})
+	}
+}
+
+func BenchmarkCommitAdd(b *testing.B)       { commitBench(b, true) }
+func BenchmarkCommitEmptyPath(b *testing.B) { commitBench(b, false) }
+
+// processBench measures a member processing such a commit.
+func processBench(b *testing.B, add bool) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			f := fixture(b, n)
+			alice := restore(b, f.alice)
+			var res *CommitResult
+			var err error
+			if add {
+				res, err = alice.Add([][]byte{f.kpb.Bytes()})
+			} else {
+				res, err = alice.Update()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bob := restore(b, f.bob)
+				b.StartTimer()
+				if _, err := bob.ProcessMessage(res.Commit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkProcessCommitAdd(b *testing.B)       { processBench(b, true) }
+func BenchmarkProcessCommitEmptyPath(b *testing.B) { processBench(b, false) }
+
+// BenchmarkJoin measures a new member joining from the Welcome of a
+// commit that adds it (ratchet tree in the GroupInfo).
+func BenchmarkJoin(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			f := fixture(b, n)
+			alice := restore(b, f.alice)
+			res, err := alice.Add([][]byte{f.kpb.Bytes()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := Join(res.Welcome, f.kpb); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEncrypt1KiB(b *testing.B) {
+	f := fixture(b, 2)
+	alice := restore(b, f.alice)
+	msg := make([]byte, 1024)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := alice.Encrypt(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecrypt1KiB(b *testing.B) {
+	f := fixture(b, 2)
+	alice, bob := restore(b, f.alice), restore(b, f.bob)
+	msg := make([]byte, 1024)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ct, err := alice.Encrypt(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := bob.Decrypt(ct); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
