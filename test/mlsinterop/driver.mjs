@@ -12,6 +12,22 @@
 // process. Secrets never leave the process except what a command explicitly
 // asks for (exporter output, epoch authenticator), which the test compares.
 // Diagnostics go to stderr.
+//
+// Workarounds for two ts-mls 1.6.4 deviations from RFC 9420 (both on by
+// default; a command can ask for ts-mls's native behaviour with
+// "native": true to show the incompatibility):
+//
+//  1. ECDSA signature public keys (suites 2, 5, 7). ts-mls takes them from
+//     @noble/curves getPublicKey(), which returns a compressed point; RFC
+//     9420 §5.1.1 requires the UncompressedPointRepresentation. The driver
+//     generates the signature key pair itself with an uncompressed public key
+//     and passes it to generateKeyPackageWithKey (ts-mls verifies either form).
+//  2. external_pub GroupInfo extension. RFC 9420 §12.4.3.2 defines its body as
+//     struct { HPKEPublicKey external_pub; } with HPKEPublicKey = opaque<V>,
+//     i.e. a length-prefixed key; ts-mls writes and reads the bare key. The
+//     driver writes the prefixed form when it exports a GroupInfo, and strips
+//     the prefix for ts-mls when it joins from a GroupInfo of another
+//     implementation.
 
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -29,6 +45,7 @@ import {
   emptyPskIndex,
   encodeMlsMessage,
   generateKeyPackage,
+  generateKeyPackageWithKey,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
@@ -37,6 +54,8 @@ import {
   processMessage,
 } from "ts-mls";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { createGroupInfo } from "ts-mls/createCommit.js";
+import { p256, p384, p521 } from "@noble/curves/nist.js";
 
 const impls = new Map(); // suite id -> CiphersuiteImpl
 const keyPackages = new Map(); // name -> {suite, publicPackage, privatePackage}
@@ -84,11 +103,49 @@ function group(name) {
   return g;
 }
 
-async function newKeyPackage(suiteId, identity) {
+// ecdsaCurves are the ECDSA suites' curves, for RFC-conformant public keys.
+const ecdsaCurves = { 2: p256, 5: p521, 7: p384 };
+
+async function newKeyPackage(suiteId, identity, native = false) {
   const cs = await impl(suiteId);
   const cred = { credentialType: "basic", identity: new TextEncoder().encode(identity) };
-  const kp = await generateKeyPackage(cred, defaultCapabilities(), defaultLifetime, [], cs);
+  const curve = ecdsaCurves[suiteId];
+  let kp;
+  if (curve !== undefined && !native) {
+    const signKey = curve.utils.randomSecretKey();
+    const publicKey = curve.getPublicKey(signKey, false); // uncompressed, RFC 9420 §5.1.1
+    kp = await generateKeyPackageWithKey(cred, defaultCapabilities(), defaultLifetime, [], { signKey, publicKey }, cs);
+  } else {
+    kp = await generateKeyPackage(cred, defaultCapabilities(), defaultLifetime, [], cs);
+  }
   return { suite: suiteId, ...kp };
+}
+
+// varint encodes an MLS variable-length vector length (RFC 9420 §2.1.2).
+function varint(n) {
+  if (n < 0x40) return Uint8Array.of(n);
+  if (n < 0x4000) return Uint8Array.of(0x40 | (n >> 8), n & 0xff);
+  if (n < 0x40000000) return Uint8Array.of(0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+  throw new Error("varint: length too large");
+}
+
+// opaqueV encodes opaque<V>.
+function opaqueV(b) {
+  const out = new Uint8Array(varint(b.length).length + b.length);
+  out.set(varint(b.length), 0);
+  out.set(b, out.length - b.length);
+  return out;
+}
+
+// unOpaqueV decodes an opaque<V> that must fill b exactly.
+function unOpaqueV(b, what) {
+  if (b.length === 0) throw new Error(`${what}: empty`);
+  const prefix = 1 << (b[0] >> 6);
+  if (prefix > 4 || b.length < prefix) throw new Error(`${what}: bad length prefix`);
+  let n = b[0] & 0x3f;
+  for (let i = 1; i < prefix; i++) n = n * 256 + b[i];
+  if (prefix + n !== b.length) throw new Error(`${what}: length ${n} does not fill the ${b.length}-byte body`);
+  return b.subarray(prefix);
 }
 
 function describe(g) {
@@ -131,7 +188,7 @@ async function doCommit(g, cmd, extraProposals) {
 const ops = {
   // keypackage {name, suite, identity} -> {keyPackage}
   async keypackage(cmd) {
-    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name);
+    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name, cmd.native === true);
     keyPackages.set(cmd.name, kp);
     return { keyPackage: encode({ wireformat: "mls_key_package", keyPackage: kp.publicPackage }) };
   },
@@ -139,7 +196,7 @@ const ops = {
   // create {name, suite, groupId, identity} -> state
   async create(cmd) {
     const cs = await impl(cmd.suite);
-    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name);
+    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name, cmd.native === true);
     const state = await createGroup(unhex(cmd.groupId, "groupId"), kp.publicPackage, kp.privatePackage, [], cs);
     const g = { suite: cmd.suite, state };
     groups.set(cmd.name, g);
@@ -201,20 +258,31 @@ const ops = {
   // joinExternal {name, suite, identity, groupInfo, ratchetTree?} -> {commit, ...state}
   async joinExternal(cmd) {
     const cs = await impl(cmd.suite);
-    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name);
+    const kp = await newKeyPackage(cmd.suite, cmd.identity ?? cmd.name, cmd.native === true);
     const msg = decode(cmd.groupInfo, "mls_group_info", "groupInfo");
     const tree = cmd.ratchetTree ? decodeTree(cmd.ratchetTree) : undefined;
+    if (cmd.native !== true) bareExternalPubForTsMls(msg.groupInfo);
     const res = await joinGroupExternal(msg.groupInfo, kp.publicPackage, kp.privatePackage, false, cs, tree);
     const g = { suite: cmd.suite, state: res.newState };
     groups.set(cmd.name, g);
     return { commit: encode({ wireformat: "mls_public_message", publicMessage: res.publicMessage }), ...describe(g) };
   },
 
-  // groupInfo {name} -> {groupInfo} with external_pub and ratchet_tree
+  // groupInfo {name, native?} -> {groupInfo} with external_pub and ratchet_tree
   async groupInfo(cmd) {
     const g = group(cmd.name);
     const cs = await impl(g.suite);
-    const gi = await createGroupInfoWithExternalPubAndRatchetTree(g.state, [], cs);
+    let gi;
+    if (cmd.native === true) {
+      gi = await createGroupInfoWithExternalPubAndRatchetTree(g.state, [], cs);
+    } else {
+      const kp = await cs.hpke.deriveKeyPair(g.state.keySchedule.externalSecret);
+      const externalPub = await cs.hpke.exportPublicKey(kp.publicKey);
+      gi = await createGroupInfo(g.state.groupContext, g.state.confirmationTag, g.state, [
+        { extensionType: "external_pub", extensionData: opaqueV(externalPub) },
+        { extensionType: "ratchet_tree", extensionData: encodeRatchetTree(g.state.ratchetTree) },
+      ], cs);
+    }
     return { groupInfo: encode({ wireformat: "mls_group_info", groupInfo: gi }) };
   },
 
@@ -275,6 +343,25 @@ const ops = {
     return { results: await runBench(cmd.suite, cmd.sizes ?? [16], cmd.iterations ?? 3, cmd.payload ?? 1024, cmd.messages ?? 50) };
   },
 };
+
+// bareExternalPubForTsMls makes ts-mls's joinGroupExternal read the bare key
+// from an RFC-encoded external_pub extension while the GroupInfo signature
+// is still checked over the bytes as received: joinGroupExternal reads
+// extensionData once for the key (its first read) and the signature check
+// re-encodes the GroupInfo afterwards.
+function bareExternalPubForTsMls(gi) {
+  const i = gi.extensions.findIndex((e) => e.extensionType === "external_pub");
+  if (i < 0) throw new Error("groupInfo: no external_pub extension");
+  const full = gi.extensions[i].extensionData;
+  const bare = unOpaqueV(full, "external_pub");
+  let reads = 0;
+  gi.extensions[i] = {
+    extensionType: "external_pub",
+    get extensionData() {
+      return reads++ === 0 ? bare : full;
+    },
+  };
+}
 
 function decodeTree(treeHex) {
   const bytes = unhex(treeHex, "ratchetTree");
