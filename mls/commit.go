@@ -184,6 +184,7 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 		return nil, ErrBadConfirmationTag
 	}
 	g.installEpoch(newCtx, plan.tree, priv, sec, interimFrom(g.s, confirmed, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag)
+	g.reinit = plan.reinit
 	return info, nil
 }
 
@@ -248,6 +249,7 @@ func (g *Group) MergePendingCommit() (*CommitInfo, error) {
 		return nil, ErrNoPendingCommit
 	}
 	g.installEpoch(p.ctx, p.tree, p.priv, p.sec, p.interim, p.confTag)
+	g.reinit = p.info.ReInit
 	return p.info, nil
 }
 

@@ -85,8 +85,8 @@ type CommitResult struct {
 // WithPath, WithAuthenticatedData, WithHandshakeEncryption, WithPadding,
 // WithoutRatchetTreeExtension.
 func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResult, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	if g.pending != nil {
 		return nil, ErrPendingCommit

@@ -65,6 +65,9 @@ var (
 	// ErrRemoved: this member was removed from the group; the group can no
 	// longer send.
 	ErrRemoved = errors.New("mls: removed from the group")
+	// ErrReInit: a commit with a ReInit proposal was applied; the group
+	// must not be used to send anymore (RFC 9420 §12.4.2).
+	ErrReInit = errors.New("mls: group was reinitialised")
 	// ErrState: a persisted state could not be restored.
 	ErrState = errors.New("mls: invalid persisted state")
 	// ErrInvalidArgument: a caller passed an invalid argument.

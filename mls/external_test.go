@@ -132,3 +132,40 @@ func TestExternalJoinResync(t *testing.T) {
 	_, _, err = JoinExternal(gi, BasicCredential([]byte("x")))
 	expectErr(t, err, ErrInvalidGroupInfo)
 }
+
+func TestReInitStopsSending(t *testing.T) {
+	alice, bob := twoMembers(t)
+	ri := &wire.Proposal{Type: wire.ProposalTypeReInit, ReInit: &wire.ReInit{
+		GroupID: []byte("next"), Version: wire.MLS10, CipherSuite: 2,
+	}}
+	res, err := alice.Commit([]*wire.Proposal{ri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bob.ProcessMessage(res.Commit)
+	if err != nil || p.Commit.ReInit == nil {
+		t.Fatalf("reinit commit: %+v %v", p, err)
+	}
+	if _, err := alice.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Group{alice, bob} {
+		if g.ReInit() == nil || string(g.ReInit().GroupID) != "next" {
+			t.Fatal("reinit not recorded")
+		}
+		_, err := g.Encrypt([]byte("x"))
+		expectErr(t, err, ErrReInit)
+	}
+	st, err := bob.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob2, err := UnmarshalState(st)
+	if err != nil || bob2.ReInit() == nil {
+		t.Fatalf("restored reinit: %v", err)
+	}
+	// A ReInit together with another proposal is invalid.
+	alice2, _ := twoMembers(t)
+	_, err = alice2.Commit([]*wire.Proposal{ri, GroupContextExtensionsProposal()})
+	expectErr(t, err, ErrInvalidProposal)
+}

@@ -33,6 +33,7 @@ type Group struct {
 	resumption     []epochPSK        // resumption secrets of past epochs, oldest first
 	pending        *pendingCommit
 	removed        bool
+	reinit         *wire.ReInit // set once a ReInit was committed
 }
 
 // cachedProposal is a proposal received or sent in the current epoch,
@@ -69,6 +70,21 @@ func (g *Group) Epoch() uint64 { return g.ctx.Epoch }
 
 // LeafIndex returns this member's leaf index.
 func (g *Group) LeafIndex() uint32 { return uint32(g.priv.Leaf) }
+
+// ReInit returns the parameters of the ReInit proposal committed in the
+// current epoch, or nil. Once set, the group refuses to send.
+func (g *Group) ReInit() *wire.ReInit { return g.reinit }
+
+// canSend reports why this member may not send, if so.
+func (g *Group) canSend() error {
+	if g.removed {
+		return ErrRemoved
+	}
+	if g.reinit != nil {
+		return ErrReInit
+	}
+	return nil
+}
 
 // Removed reports whether this member was removed by a processed commit.
 func (g *Group) Removed() bool { return g.removed }

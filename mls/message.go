@@ -216,8 +216,8 @@ func (g *Group) protect(cfg *config, ac *wire.AuthenticatedContent) ([]byte, err
 // Encrypt protects application data as a PrivateMessage of the current
 // epoch. Options: WithAuthenticatedData, WithPadding.
 func (g *Group) Encrypt(plaintext []byte, opts ...Option) ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	if len(g.proposals) > 0 {
 		// §12.4: a member that saw proposals must commit before sending data.

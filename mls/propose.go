@@ -71,8 +71,8 @@ func (g *Group) pskNonce() ([]byte, error) {
 // PrivateMessage with WithHandshakeEncryption) and caches it so that the
 // next commit of this member includes it. It returns the encoded message.
 func (g *Group) Propose(p *wire.Proposal, opts ...Option) ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	if p == nil {
 		return nil, fmt.Errorf("%w: nil proposal", ErrInvalidArgument)
@@ -112,8 +112,8 @@ func (g *Group) ProposeRemove(leaf uint32, opts ...Option) ([]byte, error) {
 // encryption key (RFC 9420 §12.1.2). The private key is kept until the
 // epoch ends.
 func (g *Group) ProposeUpdate(opts ...Option) ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	old := g.tree.Leaf(g.priv.Leaf)
 	priv, pub, err := g.s.GenerateHPKEKey()

@@ -62,6 +62,7 @@ func (g *Group) MarshalState() ([]byte, error) {
 		}
 	})
 	w.Bool(g.removed)
+	w.Optional(g.reinit != nil, func(w *codec.Writer) { g.reinit.Marshal(w) })
 	w.Bool(g.cfg.noLifetimeCheck)
 	w.Bool(g.cfg.encryptHandshake)
 	w.U32(uint32(g.cfg.padding))
@@ -168,6 +169,11 @@ func unmarshalState(state []byte) (*Group, error) {
 		resumption = append(resumption, epochPSK{epoch: r.U64(), secret: r.OpaqueCopy()})
 	})
 	removed := r.Bool()
+	var reinit *wire.ReInit
+	r.Optional(func(r *codec.Reader) {
+		reinit = new(wire.ReInit)
+		reinit.Unmarshal(r)
+	})
 	cfg := newConfig(nil)
 	cfg.noLifetimeCheck = r.Bool()
 	cfg.encryptHandshake = r.Bool()
@@ -217,6 +223,7 @@ func unmarshalState(state []byte) (*Group, error) {
 	g.pendingUpdates = updates
 	g.resumption = resumption
 	g.removed = removed
+	g.reinit = reinit
 	return g, nil
 }
 
