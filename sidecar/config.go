@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func DefaultConfig() Config {
 func ConfigFromEnv() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		return c, fmt.Errorf("sidecar config from environment: %w", err)
+		return c, fmt.Errorf("sidecar config from environment: %w", explainEnvError(err))
 	}
 	if c.NodeID == "" {
 		c.NodeID = hostNodeID()
@@ -279,4 +280,25 @@ func parseStaticRoutes(entries []string) (map[string][]string, error) {
 		m[topic] = append(m[topic], node)
 	}
 	return m, nil
+}
+
+// explainEnvError names the variable behind each parse error.
+func explainEnvError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	var out []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				out = append(out, fmt.Errorf("%s: want a %s: %w", f.Tag.Get("env"), pe.Type, pe.Err))
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
