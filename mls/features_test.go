@@ -1,0 +1,167 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/agwproject/agw/mls/wire"
+)
+
+func TestExternalPSKAndWelcome(t *testing.T) {
+	psk := WithExternalPSK([]byte("psk-id"), []byte("shared secret"))
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")), psk, WithGroupID([]byte("group-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(alice.GroupID(), []byte("group-1")) {
+		t.Fatal("group id option ignored")
+	}
+	bob := newKPB(t, 1, "bob")
+	p, err := alice.ExternalPSKProposal([]byte("psk-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, _ := AddProposal(bob.Bytes())
+	res, err := alice.Commit([]*wire.Proposal{add, p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.MergePendingCommit()
+	// Without the PSK the joiner cannot join.
+	_, err = Join(res.Welcome, bob)
+	expectErr(t, err, ErrMissingPSK)
+	g, err := Join(res.Welcome, bob, psk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g.EpochAuthenticator(), alice.EpochAuthenticator()) {
+		t.Fatal("epoch authenticators differ")
+	}
+	// A PSK proposal sent by reference, committed by bob.
+	p, _ = g.ExternalPSKProposal([]byte("psk-id"))
+	msg, err := g.Propose(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ProcessMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	res, err = g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	g.MergePendingCommit()
+	if !bytes.Equal(g.EpochAuthenticator(), alice.EpochAuthenticator()) {
+		t.Fatal("epoch authenticators differ after PSK commit")
+	}
+	// Unknown PSK id: the proposal cannot be committed.
+	p, _ = g.ExternalPSKProposal([]byte("unknown"))
+	_, err = g.Commit([]*wire.Proposal{p})
+	expectErr(t, err, ErrMissingPSK)
+}
+
+func TestRequiredCapabilities(t *testing.T) {
+	alice, bob := twoMembers(t)
+	const custom = wire.ExtensionType(0xff00)
+	rc := &wire.RequiredCapabilities{ExtensionTypes: []wire.ExtensionType{custom}}
+	// Members do not support the custom extension: refused.
+	_, err := alice.ProposeGroupContextExtensions([]wire.Extension{wire.NewExtension(wire.ExtensionTypeRequiredCapabilities, rc)})
+	expectErr(t, err, ErrInvalidProposal, ErrUnsupported)
+	// Requiring the basic credential is fine.
+	rc = &wire.RequiredCapabilities{CredentialTypes: []wire.CredentialType{wire.CredentialTypeBasic}}
+	msg, err := alice.ProposeGroupContextExtensions([]wire.Extension{wire.NewExtension(wire.ExtensionTypeRequiredCapabilities, rc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.ProcessMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := bob.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	bob.MergePendingCommit()
+	if len(alice.Extensions()) != 1 || !bytes.Equal(alice.EpochAuthenticator(), bob.EpochAuthenticator()) {
+		t.Fatal("extensions not applied")
+	}
+	// A key package without x509 support cannot join a group requiring it.
+	rc = &wire.RequiredCapabilities{CredentialTypes: []wire.CredentialType{wire.CredentialTypeX509}}
+	res, err = alice.Commit([]*wire.Proposal{GroupContextExtensionsProposal(wire.NewExtension(wire.ExtensionTypeRequiredCapabilities, rc))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	alice.MergePendingCommit()
+	carol := newKPB(t, 1, "carol", WithCapabilities(wire.Capabilities{
+		Versions: []wire.ProtocolVersion{wire.MLS10}, CipherSuites: []wire.CipherSuite{1},
+		Credentials: []wire.CredentialType{wire.CredentialTypeBasic},
+	}))
+	_, err = alice.Add([][]byte{carol.Bytes()})
+	expectErr(t, err, ErrInvalidProposal, ErrInvalidLeafNode)
+}
+
+func TestCredentialValidatorAndRefs(t *testing.T) {
+	refuse := errors.New("not on the allow list")
+	validator := func(c Credential, _ []byte) error {
+		if string(c.Identity) == "mallory" {
+			return refuse
+		}
+		return nil
+	}
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")), WithCredentialValidator(validator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := newKPB(t, 1, "mallory")
+	_, err = alice.Add([][]byte{mallory.Bytes()})
+	expectErr(t, err, ErrInvalidProposal, refuse)
+	if err := ValidateKeyPackage(mallory.Bytes(), WithCredentialValidator(validator)); !errors.Is(err, refuse) {
+		t.Fatalf("validate: %v", err)
+	}
+	ref1, err := mallory.Ref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref2, err := KeyPackageRef(mallory.Bytes())
+	if err != nil || !bytes.Equal(ref1, ref2) || len(ref1) != 32 {
+		t.Fatalf("refs %x %x %v", ref1, ref2, err)
+	}
+	// Lifetimes follow the injected clock.
+	future := WithClock(func() time.Time { return time.Now().Add(365 * 24 * time.Hour) })
+	expectErr(t, ValidateKeyPackage(mallory.Bytes(), future), ErrInvalidKeyPackage)
+}
+
+func TestOutOfOrderApplication(t *testing.T) {
+	alice, bob := twoMembers(t)
+	var msgs [][]byte
+	for i := 0; i < 5; i++ {
+		m, err := alice.Encrypt([]byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	for _, i := range []int{3, 0, 4, 1, 2} {
+		p, err := bob.Decrypt(msgs[i])
+		if err != nil || len(p) != 1 || p[0] != byte(i) {
+			t.Fatalf("message %d: %v %v", i, p, err)
+		}
+	}
+	for _, m := range msgs {
+		_, err := bob.Decrypt(m)
+		expectErr(t, err, ErrGenerationReused)
+	}
+	if ContentKind(9).String() == "" || KindCommit.String() != "commit" {
+		t.Fatal("kind names")
+	}
+}
