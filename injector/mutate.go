@@ -169,7 +169,11 @@ func (c *Config) sidecar(ann map[string]string) (corev1.Container, *corev1.Volum
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return corev1.Container{}, nil, deny("%v", errors.Join(errs...))
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = strings.ReplaceAll(e.Error(), "\n", "; ")
+		}
+		return corev1.Container{}, nil, deny("%s", strings.Join(msgs, "; "))
 	}
 
 	fieldEnv := func(name, path string) corev1.EnvVar {
