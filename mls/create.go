@@ -95,27 +95,7 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	me := wire.Sender{Type: wire.SenderTypeMember, LeafIndex: uint32(g.priv.Leaf)}
 	var list []resolvedProposal
 	var pors []wire.ProposalOrRef
-	touched := map[uint32]bool{}
-	for _, p := range proposals {
-		if p != nil && p.Type == wire.ProposalTypeRemove && p.Remove != nil {
-			touched[p.Remove.Removed] = true
-		}
-	}
-	// Cached proposals by reference, skipping those that would make the
-	// list invalid (own updates, removal of ourselves, double removes).
-	for _, cp := range g.proposals {
-		switch cp.proposal.Type {
-		case wire.ProposalTypeUpdate:
-			if cp.sender.Type == me.Type && cp.sender.LeafIndex == me.LeafIndex || touched[cp.sender.LeafIndex] {
-				continue
-			}
-			touched[cp.sender.LeafIndex] = true
-		case wire.ProposalTypeRemove:
-			if cp.proposal.Remove.Removed == me.LeafIndex || touched[cp.proposal.Remove.Removed] {
-				continue
-			}
-			touched[cp.proposal.Remove.Removed] = true
-		}
+	for _, cp := range g.selectCachedProposals(me, proposals) {
 		list = append(list, resolvedProposal{p: cp.proposal, sender: cp.sender, ref: cp.ref})
 		pors = append(pors, wire.ProposalOrRef{Reference: cp.ref})
 	}
@@ -188,6 +168,113 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 		confTag: ac.Auth.ConfirmationTag, info: info,
 	}
 	return res, nil
+}
+
+// selectCachedProposals picks the cached proposals a commit by me can
+// include by reference together with the by-value ones (§12.2, §12.4):
+// proposals that are no longer valid, own updates, removal of ourselves
+// and duplicates are left out; a Remove wins over an Update of the same
+// leaf; a ReInit is kept only when nothing else is committed.
+func (g *Group) selectCachedProposals(me wire.Sender, byValue []*wire.Proposal) []cachedProposal {
+	removed := map[uint32]bool{}
+	updated := map[uint32]bool{}
+	addKeys := map[string]bool{}
+	psks := map[string]bool{}
+	gce := false
+	for _, p := range byValue {
+		if p == nil {
+			continue
+		}
+		switch p.Type {
+		case wire.ProposalTypeRemove:
+			if p.Remove != nil {
+				removed[p.Remove.Removed] = true
+			}
+		case wire.ProposalTypeAdd:
+			if p.Add != nil {
+				addKeys[string(p.Add.KeyPackage.LeafNode.SignatureKey)] = true
+			}
+		case wire.ProposalTypePSK:
+			if p.PreSharedKey != nil {
+				psks[string(wire.Encode(&p.PreSharedKey.PSK))] = true
+			}
+		case wire.ProposalTypeGroupContextExtensions:
+			gce = true
+		}
+	}
+	var valid []cachedProposal
+	for _, cp := range g.proposals {
+		if g.checkProposal(cp.sender, cp.proposal) == nil {
+			valid = append(valid, cp)
+		}
+	}
+	for _, cp := range valid {
+		if p := cp.proposal; p.Type == wire.ProposalTypeRemove && p.Remove.Removed != me.LeafIndex {
+			removed[p.Remove.Removed] = true
+		}
+	}
+	var out []cachedProposal
+	removeTaken := map[uint32]bool{}
+	for _, cp := range valid {
+		p := cp.proposal
+		switch p.Type {
+		case wire.ProposalTypeUpdate:
+			l := cp.sender.LeafIndex
+			if l == me.LeafIndex || removed[l] || updated[l] {
+				continue
+			}
+			updated[l] = true
+		case wire.ProposalTypeRemove:
+			r := p.Remove.Removed
+			if r == me.LeafIndex || removeTaken[r] || byValueRemoves(byValue, r) {
+				continue
+			}
+			removeTaken[r] = true
+		case wire.ProposalTypeAdd:
+			k := string(p.Add.KeyPackage.LeafNode.SignatureKey)
+			if addKeys[k] {
+				continue
+			}
+			if l, ok := g.tree.FindLeafBySignatureKey([]byte(k)); ok && !removed[uint32(l)] {
+				continue
+			}
+			addKeys[k] = true
+		case wire.ProposalTypePSK:
+			k := string(wire.Encode(&p.PreSharedKey.PSK))
+			if psks[k] {
+				continue
+			}
+			if _, err := resolvePSKs(g.s, &g.cfg, []wire.PreSharedKeyID{p.PreSharedKey.PSK}, g.groupResumption); err != nil {
+				continue
+			}
+			psks[k] = true
+		case wire.ProposalTypeGroupContextExtensions:
+			if gce {
+				continue
+			}
+			gce = true
+		case wire.ProposalTypeReInit:
+			continue // handled below
+		}
+		out = append(out, cp)
+	}
+	if len(out) == 0 && len(byValue) == 0 {
+		for _, cp := range valid {
+			if cp.proposal.Type == wire.ProposalTypeReInit {
+				return []cachedProposal{cp}
+			}
+		}
+	}
+	return out
+}
+
+func byValueRemoves(byValue []*wire.Proposal, leaf uint32) bool {
+	for _, p := range byValue {
+		if p != nil && p.Type == wire.ProposalTypeRemove && p.Remove != nil && p.Remove.Removed == leaf {
+			return true
+		}
+	}
+	return false
 }
 
 // signGroupInfo builds and signs the GroupInfo of an epoch (§12.4.3).

@@ -165,3 +165,43 @@ func TestOutOfOrderApplication(t *testing.T) {
 		t.Fatal("kind names")
 	}
 }
+
+func TestCommitPrefersRemoveOverUpdate(t *testing.T) {
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGroup{t: t, members: map[string]*Group{"alice": alice}}
+	bob, carol := newKPB(t, 1, "bob"), newKPB(t, 1, "carol")
+	res, err := alice.Add([][]byte{bob.Bytes(), carol.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.commit("alice", res, map[string]*KeyPackageBundle{"bob": bob, "carol": carol})
+	up, err := tg.members["bob"].ProposeUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.deliver("bob", up, KindProposal)
+	rm, err := tg.members["carol"].ProposeRemove(tg.members["bob"].LeafIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.deliver("carol", rm, KindProposal)
+	// Alice proposes adding carol's key package again (carol is a member): dropped.
+	again, err := alice.ProposeAdd(carol.Bytes())
+	if err == nil {
+		tg.deliver("alice", again, KindProposal)
+	}
+	res, err = alice.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Info.Removed) != 1 || len(res.Info.Updated) != 0 || len(res.Info.Added) != 0 {
+		t.Fatalf("commit info %+v", res.Info)
+	}
+	tg.commit("alice", res, nil)
+	if !tg.members["bob"].Removed() {
+		t.Fatal("bob not removed")
+	}
+}
