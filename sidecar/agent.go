@@ -21,11 +21,12 @@ import (
 
 var errConnClosed = errors.New("connection closed")
 
-// outItem is one entry of an agent send queue.
+// outItem is one entry of an agent send queue: a delivery (w) or an answer
+// (resp).
 type outItem struct {
+	w    *wmsg
 	resp *agpv1.AgentResponse
-	t0   int64 // arrival time of a delivered message (unix nanos); 0 for acks
-	size int
+	t0   int64 // arrival time of a delivered message (unix nanos)
 }
 
 // agentConn is a local agent's Gateway.Connect stream.
@@ -109,13 +110,14 @@ func (s *gatewayServer) Connect(stream grpc.BidiStreamingServer[agpv1.AgentReque
 	writer.Go(func() { n.agentWriter(c, stream) })
 
 	var err error
+	var raw rawFrame
 	for {
-		var req *agpv1.AgentRequest
-		req, err = stream.Recv()
-		if err != nil {
+		if err = stream.RecvMsg(&raw); err != nil {
 			break
 		}
-		if err = n.handleAgentRequest(ctx, c, req); err != nil {
+		err = n.handleAgentBytes(ctx, c, raw.b)
+		raw.release()
+		if err != nil {
 			break
 		}
 	}
@@ -149,16 +151,21 @@ func (n *Node) agentWriter(c *agentConn, stream grpc.BidiStreamingServer[agpv1.A
 	for {
 		select {
 		case it := <-c.q:
-			if err := stream.Send(it.resp); err != nil {
+			if it.w == nil {
+				if err := stream.Send(it.resp); err != nil {
+					c.kill()
+					return
+				}
+				continue
+			}
+			if err := stream.SendMsg((*deliveryFrame)(it.w)); err != nil {
 				c.kill()
 				return
 			}
-			if it.t0 != 0 {
-				now := time.Now().UnixNano()
-				c.countOut(it.size, now)
-				out.Inc()
-				n.m.latency.Observe(float64(now-it.t0) / 1e9)
-			}
+			now := time.Now().UnixNano()
+			c.countOut(it.w.size(), now)
+			out.Inc()
+			n.m.latency.Observe(float64(now-it.t0) / 1e9)
 		case <-c.dead:
 			return
 		}
@@ -167,17 +174,14 @@ func (n *Node) agentWriter(c *agentConn, stream grpc.BidiStreamingServer[agpv1.A
 
 // offerAgent hands msg to a local subscriber without waiting; a full queue
 // drops it (slow_consumer).
-func (n *Node) offerAgent(c *agentConn, msg *agpv1.Message, size int, t0 int64) bool {
+func (n *Node) offerAgent(c *agentConn, w *wmsg, t0 int64) bool {
 	if c.Status() == StatusDown {
 		return false
 	}
-	if len(c.q) < cap(c.q) {
-		resp := &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Delivery{Delivery: &agpv1.Delivery{Message: msg}}}
-		select {
-		case c.q <- outItem{resp: resp, t0: t0, size: size}:
-			return true
-		default:
-		}
+	select {
+	case c.q <- outItem{w: w, t0: t0}:
+		return true
+	default:
 	}
 	c.drops.Add(1)
 	n.m.drop(DropSlowConsumer, 1)
@@ -188,8 +192,28 @@ func (n *Node) offerAgent(c *agentConn, msg *agpv1.Message, size int, t0 int64) 
 	return false
 }
 
-// handleAgentRequest answers one request. It returns an error only when the
-// stream must end.
+// handleAgentBytes answers one encoded AgentRequest. A Publish takes the
+// wire-form fast path; anything else is decoded as a whole. It returns an
+// error only when the stream must end.
+func (n *Node) handleAgentBytes(ctx context.Context, c *agentConn, b []byte) error {
+	kind, val, once, id, err := scanOneof(b, 2, 4)
+	if err == nil && kind == 4 && once {
+		if mb, ok := singleField(val, 1); ok {
+			now := time.Now().UnixNano()
+			c.touch(now)
+			return c.reply(ctx, n.publishBytes(c, id, mb, now))
+		}
+	}
+	var req agpv1.AgentRequest
+	if err := proto.Unmarshal(b, &req); err != nil {
+		n.m.requests.WithLabelValues("unknown", codes.InvalidArgument.String()).Inc()
+		return c.reply(ctx, errResp(id, codes.InvalidArgument, "request %d is not a valid AgentRequest: %v", id, err))
+	}
+	return n.handleAgentRequest(ctx, c, &req)
+}
+
+// handleAgentRequest answers one decoded request. It returns an error only
+// when the stream must end.
 func (n *Node) handleAgentRequest(ctx context.Context, c *agentConn, req *agpv1.AgentRequest) error {
 	now := time.Now().UnixNano()
 	c.touch(now)
@@ -251,29 +275,54 @@ func (n *Node) dropAllSubscriptions(c *agentConn) {
 	c.nsubs.Store(0)
 }
 
+// publish handles a decoded Publish (slow path).
 func (n *Node) publish(c *agentConn, id uint64, msg *agpv1.Message, now int64) *agpv1.AgentResponse {
-	if resp := n.validatePublish(id, msg); resp != nil {
+	if msg == nil {
+		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "publish: message is missing; set message.header.destination")
+	}
+	hdr, rest, err := wmsgFromProto(msg)
+	if err != nil {
+		return errResp(id, codes.InvalidArgument, "publish: %v", err)
+	}
+	return n.publishParts(c, id, hdr, rest, now)
+}
+
+// publishBytes handles a Publish whose message is encoded in mb.
+func (n *Node) publishBytes(c *agentConn, id uint64, mb []byte, now int64) *agpv1.AgentResponse {
+	hdr, rest, err := splitMessage(mb)
+	if err != nil {
+		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "publish: message: %v", err)
+	}
+	return n.publishParts(c, id, hdr, rest, now)
+}
+
+func (n *Node) publishParts(c *agentConn, id uint64, h *agpv1.Header, rest [][]byte, now int64) *agpv1.AgentResponse {
+	if resp := n.validatePublish(id, h); resp != nil {
 		n.m.requests.WithLabelValues("publish", codes.Code(resp.GetError().GetCode()).String()).Inc()
 		return resp
 	}
-	h := msg.Header
 	if h.HopLimit == 0 {
 		h.HopLimit = n.cfg.DefaultHopLimit
 	}
 	if h.MessageId == "" {
 		h.MessageId = n.ids.next()
 	}
-	size := proto.Size(msg)
-	if size > n.cfg.MaxMessageBytes {
+	w, err := buildWmsg(h, rest)
+	if err != nil {
+		return errResp(id, codes.InvalidArgument, "publish: %v", err)
+	}
+	if size := w.size(); size > n.cfg.MaxMessageBytes {
 		n.m.requests.WithLabelValues("publish", codes.ResourceExhausted.String()).Inc()
 		return errResp(id, codes.ResourceExhausted, "publish: message is %d bytes, the limit is %d (AGW_MAX_MESSAGE_BYTES)", size, n.cfg.MaxMessageBytes)
 	}
 	if n.draining.Load() {
 		return errResp(id, codes.Unavailable, "publish: sidecar is shutting down")
 	}
-	c.countIn(size, now)
+	c.countIn(w.size(), now)
 	n.m.msgsIn[KindAgent].Inc()
-	local, remote := n.forward(msg, c, size, now)
+	local, remote := n.forward(w, c, now)
 	n.m.pubOK.Inc()
 	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{
 		RequestId: id, MessageId: h.MessageId, LocalDeliveries: local, RemoteDeliveries: remote,
@@ -281,8 +330,7 @@ func (n *Node) publish(c *agentConn, id uint64, msg *agpv1.Message, now int64) *
 }
 
 // validatePublish returns an error response, or nil if msg may be sent.
-func (n *Node) validatePublish(id uint64, msg *agpv1.Message) *agpv1.AgentResponse {
-	h := msg.GetHeader()
+func (n *Node) validatePublish(id uint64, h *agpv1.Header) *agpv1.AgentResponse {
 	if h == nil {
 		return errResp(id, codes.InvalidArgument, "publish: message.header is missing; set at least header.destination")
 	}

@@ -27,11 +27,12 @@ func (n *Node) topicState(topic string) *topicState {
 
 // forward sends a message published by local agent from to its targets and
 // returns how many local connections and peer nodes took it.
-func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) (local, remote uint32) {
-	h := msg.Header
+func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32) {
+	h := w.hdr
+	size := w.size()
 	fan := h.Fanout
 	ts := n.topicState(h.Destination)
-	local = n.deliverLocal(msg, from, fan, size, t0)
+	local = n.deliverLocal(w, from, fan, t0)
 	if fan != 0 && local >= fan {
 		return local, 0
 	}
@@ -89,7 +90,7 @@ func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) 
 			n.m.drop(DropTooLarge, 1)
 			continue
 		}
-		if n.enqueuePeer(p, msg, size, t0) {
+		if n.enqueuePeer(p, w, t0) {
 			remote++
 			if want != 0 && remote >= want {
 				break
@@ -107,8 +108,8 @@ func (n *Node) forward(msg *agpv1.Message, from *agentConn, size int, t0 int64) 
 
 // deliverLocal hands msg to local subscribers of its destination, except
 // exclude, applying fanout (0 = all). It returns the number that took it.
-func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, size int, t0 int64) uint32 {
-	e := n.subs.lookup(msg.Header.Destination)
+func (n *Node) deliverLocal(w *wmsg, exclude *agentConn, fan uint32, t0 int64) uint32 {
+	e := n.subs.lookup(w.hdr.Destination)
 	if e == nil {
 		return 0
 	}
@@ -116,7 +117,7 @@ func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, 
 	var delivered uint32
 	if fan == 0 {
 		for _, c := range conns {
-			if c != exclude && n.offerAgent(c, msg, size, t0) {
+			if c != exclude && n.offerAgent(c, w, t0) {
 				delivered++
 			}
 		}
@@ -138,7 +139,7 @@ func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, 
 		if xi >= 0 && j >= xi {
 			j++
 		}
-		if n.offerAgent(conns[j], msg, size, t0) {
+		if n.offerAgent(conns[j], w, t0) {
 			delivered++
 		}
 	}
@@ -146,8 +147,8 @@ func (n *Node) deliverLocal(msg *agpv1.Message, exclude *agentConn, fan uint32, 
 }
 
 // enqueuePeer queues msg for peer p, waiting at most PeerQueueWait for room.
-func (n *Node) enqueuePeer(p *peer, msg *agpv1.Message, size int, t0 int64) bool {
-	it := peerItem{msg: msg, size: size, t0: t0}
+func (n *Node) enqueuePeer(p *peer, w *wmsg, t0 int64) bool {
+	it := peerItem{w: w, t0: t0}
 	select {
 	case p.q <- it:
 		return true
@@ -171,19 +172,19 @@ func (n *Node) enqueuePeer(p *peer, msg *agpv1.Message, size int, t0 int64) bool
 	return false
 }
 
-// handlePeerMessage delivers a message that arrived from peer p to local
-// subscribers only (one-hop rule), after checking and decrementing its hop
-// limit.
-func (n *Node) handlePeerMessage(p *peer, msg *agpv1.Message, size int) {
+// handlePeerMessage delivers a message (encoded in mb) that arrived from
+// peer p to local subscribers only (one-hop rule), after checking and
+// decrementing its hop limit.
+func (n *Node) handlePeerMessage(p *peer, mb []byte) {
 	now := time.Now().UnixNano()
-	p.countIn(size, now)
+	p.countIn(len(mb), now)
 	n.m.msgsIn[KindPeer].Inc()
-	h := msg.GetHeader()
-	if h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) {
+	h, rest, err := splitMessage(mb)
+	if err != nil || h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) {
 		p.drops.Add(1)
 		n.m.drop(DropMalformed, 1)
 		if logEvery(&p.dropLog, now, 5*time.Second) {
-			n.log.Warn("dropping malformed message from peer", "peer", p.nodeID, "destination", h.GetDestination())
+			n.log.Warn("dropping malformed message from peer", "peer", p.nodeID, "destination", h.GetDestination(), "err", err)
 		}
 		return
 	}
@@ -191,8 +192,17 @@ func (n *Node) handlePeerMessage(p *peer, msg *agpv1.Message, size int) {
 		n.m.drop(DropHopLimit, 1)
 		return
 	}
+	if n.subs.lookup(h.Destination) == nil {
+		n.m.drop(DropNoSubscribers, 1)
+		return
+	}
 	h.HopLimit--
-	if n.deliverLocal(msg, nil, h.Fanout, size, now) == 0 {
+	w, err := buildWmsg(h, rest)
+	if err != nil {
+		n.m.drop(DropMalformed, 1)
+		return
+	}
+	if n.deliverLocal(w, nil, h.Fanout, now) == 0 {
 		n.m.drop(DropNoSubscribers, 1)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 )
 
 const tp = "o/n/s"
@@ -16,13 +17,13 @@ func TestForwardLocal(t *testing.T) {
 		n.subscribe(c, 1, tp)
 	}
 	// fanout 0: everyone but the publisher.
-	l, r := n.forward(msgTo(tp, 0), pub, 10, 1)
+	l, r := n.forward(wm(msgTo(tp, 0)), pub, 1)
 	if l != 2 || r != 0 || len(deliveries(pub)) != 0 || len(deliveries(s1)) != 1 || len(deliveries(s2)) != 1 {
 		t.Fatalf("fanout 0: %d %d", l, r)
 	}
 	// fanout 1: round robin over the other two.
 	for range 4 {
-		if l, r := n.forward(msgTo(tp, 1), pub, 10, 1); l != 1 || r != 0 {
+		if l, r := n.forward(wm(msgTo(tp, 1)), pub, 1); l != 1 || r != 0 {
 			t.Fatalf("anycast %d %d", l, r)
 		}
 	}
@@ -30,7 +31,7 @@ func TestForwardLocal(t *testing.T) {
 		t.Fatalf("anycast split %d/%d", a, b)
 	}
 	// fanout 5 with two candidates: both.
-	if l, _ := n.forward(msgTo(tp, 5), pub, 10, 1); l != 2 {
+	if l, _ := n.forward(wm(msgTo(tp, 5)), pub, 1); l != 2 {
 		t.Fatalf("fanout 5: %d", l)
 	}
 	deliveries(s1)
@@ -39,14 +40,14 @@ func TestForwardLocal(t *testing.T) {
 	for range cap(s1.q) {
 		s1.q <- outItem{resp: ackResp(0)}
 	}
-	if l, _ := n.forward(msgTo(tp, 0), pub, 10, 1); l != 1 {
+	if l, _ := n.forward(wm(msgTo(tp, 0)), pub, 1); l != 1 {
 		t.Fatalf("with slow consumer: %d", l)
 	}
 	if len(deliveries(s2)) != 1 || n.dropCount(DropSlowConsumer) != 1 || s1.drops.Load() != 1 {
 		t.Fatal("slow consumer not isolated / counted")
 	}
 	// No subscribers.
-	if l, r := n.forward(msgTo("o/n/none", 0), pub, 10, 1); l != 0 || r != 0 || n.dropCount(DropNoSubscribers) != 1 {
+	if l, r := n.forward(wm(msgTo("o/n/none", 0)), pub, 1); l != 0 || r != 0 || n.dropCount(DropNoSubscribers) != 1 {
 		t.Fatal("no subscribers")
 	}
 }
@@ -56,7 +57,7 @@ func TestForwardRemote(t *testing.T) {
 		{NodeId: "d", Status: agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL}, {NodeId: "bad id!"}}}
 	n := newTestNode(t, testNodeCfg("a"), WithRouteSource(routes))
 	pub := n.testConn(t)
-	l, r := n.forward(msgTo(tp, 0), pub, 10, 1)
+	l, r := n.forward(wm(msgTo(tp, 0)), pub, 1)
 	if l != 0 || r != 2 {
 		t.Fatalf("fanout 0: %d %d, want 0 local, 2 remote (self, pending and invalid skipped)", l, r)
 	}
@@ -66,7 +67,7 @@ func TestForwardRemote(t *testing.T) {
 	}
 	// Anycast alternates over remotes.
 	for range 4 {
-		if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 1 {
+		if _, r := n.forward(wm(msgTo(tp, 1)), pub, 1); r != 1 {
 			t.Fatal("anycast remote")
 		}
 	}
@@ -76,17 +77,17 @@ func TestForwardRemote(t *testing.T) {
 	// A local subscriber comes first.
 	s := n.testConn(t)
 	n.subscribe(s, 1, tp)
-	if l, r := n.forward(msgTo(tp, 1), pub, 10, 1); l != 1 || r != 0 {
+	if l, r := n.forward(wm(msgTo(tp, 1)), pub, 1); l != 1 || r != 0 {
 		t.Fatalf("local first: %d %d", l, r)
 	}
-	if l, r := n.forward(msgTo(tp, 2), pub, 10, 1); l != 1 || r != 1 {
+	if l, r := n.forward(wm(msgTo(tp, 2)), pub, 1); l != 1 || r != 1 {
 		t.Fatalf("fanout 2: %d %d", l, r)
 	}
 	n.unsubscribe(s, 2, tp)
 	// b down: anycast goes to c; multicast counts peer_down.
 	b.setStatus(StatusDown)
 	for range 3 {
-		if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 1 {
+		if _, r := n.forward(wm(msgTo(tp, 1)), pub, 1); r != 1 {
 			t.Fatal("anycast with b down")
 		}
 	}
@@ -94,11 +95,11 @@ func TestForwardRemote(t *testing.T) {
 		t.Fatalf("b got messages while down: %d", len(b.q))
 	}
 	before := n.dropCount(DropPeerDown)
-	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 1 || n.dropCount(DropPeerDown) != before+1 {
+	if _, r := n.forward(wm(msgTo(tp, 0)), pub, 1); r != 1 || n.dropCount(DropPeerDown) != before+1 {
 		t.Fatal("multicast with b down")
 	}
 	c.setStatus(StatusDown)
-	if _, r := n.forward(msgTo(tp, 1), pub, 10, 1); r != 0 || n.dropCount(DropPeerDown) != before+2 {
+	if _, r := n.forward(wm(msgTo(tp, 1)), pub, 1); r != 0 || n.dropCount(DropPeerDown) != before+2 {
 		t.Fatal("anycast with all down")
 	}
 	c.setStatus(StatusUp)
@@ -106,7 +107,7 @@ func TestForwardRemote(t *testing.T) {
 	for len(c.q) < cap(c.q) {
 		c.q <- peerItem{}
 	}
-	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 0 || n.dropCount(DropPeerQueueFull) != 1 {
+	if _, r := n.forward(wm(msgTo(tp, 0)), pub, 1); r != 0 || n.dropCount(DropPeerQueueFull) != 1 {
 		t.Fatal("peer queue full")
 	}
 	// Too large for the peer.
@@ -114,7 +115,7 @@ func TestForwardRemote(t *testing.T) {
 		<-c.q
 	}
 	c.maxMsg.Store(5)
-	if _, r := n.forward(msgTo(tp, 0), pub, 10, 1); r != 0 || n.dropCount(DropTooLarge) != 1 {
+	if _, r := n.forward(wm(msgTo(tp, 0)), pub, 1); r != 0 || n.dropCount(DropTooLarge) != 1 {
 		t.Fatal("too large")
 	}
 }
@@ -127,46 +128,75 @@ func TestHandlePeerMessage(t *testing.T) {
 	n.subscribe(s2, 1, tp)
 	m := msgTo(tp, 0)
 	m.Header.HopLimit = 0
-	n.handlePeerMessage(p, m, 10)
+	n.handlePeerMessage(p, encode(m))
 	if n.dropCount(DropHopLimit) != 1 || len(deliveries(s1)) != 0 {
 		t.Fatal("hop limit 0 not dropped")
 	}
 	m = msgTo(tp, 1)
 	m.Header.HopLimit = 2
-	n.handlePeerMessage(p, m, 10)
-	d1, d2 := deliveries(s1), deliveries(s2)
-	if len(d1)+len(d2) != 1 {
-		t.Fatalf("anycast from peer delivered %d times", len(d1)+len(d2))
+	m.Header.Metadata = map[string]string{"traceparent": "00-x"}
+	n.handlePeerMessage(p, encode(m))
+	got := append(deliveries(s1), deliveries(s2)...)
+	if len(got) != 1 {
+		t.Fatalf("anycast from peer delivered %d times", len(got))
 	}
-	if m.Header.HopLimit != 1 {
-		t.Fatal("hop limit not decremented")
+	want := proto.Clone(m).(*agpv1.Message)
+	want.Header.HopLimit = 1
+	if !proto.Equal(got[0], want) {
+		t.Fatalf("delivered %v, want %v (hop limit decremented, rest unchanged)", got[0], want)
 	}
-	n.handlePeerMessage(p, &agpv1.Message{}, 1)
-	n.handlePeerMessage(p, &agpv1.Message{Header: &agpv1.Header{Destination: tp, Source: "bad", HopLimit: 3}}, 1)
-	if n.dropCount(DropMalformed) != 2 {
-		t.Fatal("malformed not counted")
+	n.handlePeerMessage(p, encode(&agpv1.Message{}))
+	n.handlePeerMessage(p, encode(&agpv1.Message{Header: &agpv1.Header{Destination: tp, Source: "bad", HopLimit: 3}}))
+	n.handlePeerMessage(p, []byte{0x0a, 0x05, 0x01})
+	if n.dropCount(DropMalformed) != 3 {
+		t.Fatalf("malformed counted %v", n.dropCount(DropMalformed))
 	}
-	if p.msgsIn.Load() != 4 {
+	if p.msgsIn.Load() != 5 {
 		t.Fatalf("peer msgs in %d", p.msgsIn.Load())
+	}
+	// No local subscriber: dropped before any encoding.
+	m = msgTo("o/n/none", 0)
+	n.handlePeerMessage(p, encode(m))
+	if n.dropCount(DropNoSubscribers) != 1 {
+		t.Fatal("no subscribers")
 	}
 }
 
 func TestPublishFillsDefaults(t *testing.T) {
 	n := newTestNode(t, testNodeCfg("a"))
-	c := n.testConn(t)
-	m := &agpv1.Message{Header: &agpv1.Header{Destination: tp}}
-	resp := n.publish(c, 7, m, 1)
+	c, sub := n.testConn(t), n.testConn(t)
+	n.subscribe(sub, 0, tp)
+	m := &agpv1.Message{Header: &agpv1.Header{Destination: tp, ContentType: "text/plain"}, Payload: []byte("hi")}
+	resp := n.publishBytes(c, 7, encode(m), 1)
 	ack := resp.GetAck()
-	if ack == nil || ack.RequestId != 7 || ack.MessageId == "" || m.Header.MessageId != ack.MessageId || m.Header.HopLimit != 8 {
-		t.Fatalf("resp %v header %v", resp, m.Header)
+	if ack == nil || ack.RequestId != 7 || ack.MessageId == "" || ack.LocalDeliveries != 1 {
+		t.Fatalf("resp %v", resp)
+	}
+	got := deliveries(sub)
+	if len(got) != 1 || got[0].Header.MessageId != ack.MessageId || got[0].Header.HopLimit != 8 ||
+		got[0].Header.ContentType != "text/plain" || string(got[0].Payload) != "hi" {
+		t.Fatalf("delivered %v", got)
 	}
 	id2 := n.publish(c, 8, &agpv1.Message{Header: &agpv1.Header{Destination: tp}}, 1).GetAck().MessageId
-	if id2 == ack.MessageId {
+	if id2 == ack.MessageId || id2 == "" {
 		t.Fatal("message ids repeat")
 	}
+	deliveries(sub)
 	keep := &agpv1.Message{Header: &agpv1.Header{Destination: tp, MessageId: "mine", HopLimit: 3}}
-	if got := n.publish(c, 9, keep, 1).GetAck(); got.MessageId != "mine" || keep.Header.HopLimit != 3 {
-		t.Fatalf("publisher's id / hop limit not kept: %v", got)
+	if got := n.publish(c, 9, keep, 1).GetAck(); got.MessageId != "mine" {
+		t.Fatalf("publisher's id not kept: %v", got)
+	}
+	if d := deliveries(sub); len(d) != 1 || d[0].Header.HopLimit != 3 {
+		t.Fatalf("publisher's hop limit not kept: %v", d)
+	}
+	// Unknown fields of the message travel on.
+	withUnknown := append(encode(m), 0xf8, 0x01, 0x2a) // field 31, varint 42
+	n.publishBytes(c, 10, withUnknown, 1)
+	if d := deliveries(sub); len(d) != 1 || string(d[0].ProtoReflect().GetUnknown()) != "\xf8\x01\x2a" {
+		t.Fatalf("unknown field lost: %v", d)
+	}
+	if e := n.publishBytes(c, 11, []byte{0x0a, 0x09}, 1).GetError(); e == nil || codes.Code(e.Code) != codes.InvalidArgument {
+		t.Fatalf("malformed message: %v", e)
 	}
 	if e := n.subscribe(c, 10, "x").GetError(); e == nil || codes.Code(e.Code) != codes.InvalidArgument || e.RequestId != 10 {
 		t.Fatalf("invalid subscribe: %v", e)
@@ -178,6 +208,34 @@ func TestPublishFillsDefaults(t *testing.T) {
 	n2.subscribe(c2, 1, "o/n/a")
 	if e := n2.subscribe(c2, 2, "o/n/b").GetError(); e == nil || codes.Code(e.Code) != codes.ResourceExhausted {
 		t.Fatalf("subscription limit: %v", e)
+	}
+}
+
+func TestHandleAgentBytes(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	c := n.testConn(t)
+	ctx := ctxTest(t)
+	answer := func(b []byte) *agpv1.AgentResponse {
+		t.Helper()
+		if err := n.handleAgentBytes(ctx, c, b); err != nil {
+			t.Fatal(err)
+		}
+		return (<-c.q).resp
+	}
+	if a := answer(encode(&agpv1.AgentRequest{RequestId: 3, Kind: &agpv1.AgentRequest_Subscribe{Subscribe: &agpv1.Subscribe{Name: tp}}})); a.GetAck().GetRequestId() != 3 {
+		t.Fatalf("subscribe: %v", a)
+	}
+	pub := encode(&agpv1.AgentRequest{RequestId: 4, Kind: &agpv1.AgentRequest_Publish{Publish: &agpv1.Publish{Message: msgTo(tp, 0)}}})
+	if a := answer(pub); a.GetAck().GetRequestId() != 4 || a.GetAck().GetMessageId() == "" {
+		t.Fatalf("publish: %v", a)
+	}
+	// A later kind field wins (oneof semantics): publish then subscribe.
+	both := append(append([]byte{}, pub...), encode(&agpv1.AgentRequest{RequestId: 5, Kind: &agpv1.AgentRequest_Unsubscribe{Unsubscribe: &agpv1.Unsubscribe{Name: tp}}})...)
+	if a := answer(both); a.GetAck().GetRequestId() != 5 || a.GetAck().GetMessageId() != "" {
+		t.Fatalf("oneof last wins: %v", a)
+	}
+	if a := answer([]byte{0x08, 0x09, 0x22, 0x05}); codes.Code(a.GetError().GetCode()) != codes.InvalidArgument {
+		t.Fatalf("truncated: %v", a)
 	}
 }
 

@@ -229,11 +229,13 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	limit := n.cfg.MaxMessageBytes + frameOverhead
 	agentSrv := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit), grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(wireCodec{}),
 	}, n.opts.agentOpts...)...)
 	agpv1.RegisterGatewayServer(agentSrv, &gatewayServer{n: n})
 	peerSrv := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.Creds(n.serverCreds),
 		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit), grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(wireCodec{}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}, n.opts.peerOpts...)...)

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,9 +14,8 @@ import (
 
 // peerItem is one entry of a peer send queue.
 type peerItem struct {
-	msg  *agpv1.Message
-	size int
-	t0   int64
+	w  *wmsg
+	t0 int64
 }
 
 // peer is a remote node: its connection table entry and send queue outlive
@@ -47,6 +47,7 @@ type peerLink struct {
 	dialer   string // node id of the side that dialled
 	remote   string
 	send     func(*agpv1.PeerFrame) error
+	sendMsg  func(any) error
 	closeSnd func() error // outbound only
 	cancel   context.CancelFunc
 
@@ -234,7 +235,7 @@ func (n *Node) hasLink(p *peer) bool { return p.currentLink() != nil }
 
 // runLink serves an attached link: a writer goroutine sends p's queue,
 // recv reads frames until the link ends.
-func (n *Node) runLink(l *peerLink, recv func() (*agpv1.PeerFrame, error)) error {
+func (n *Node) runLink(l *peerLink, recv func(*rawFrame) error) error {
 	p := l.p
 	n.log.Info("peer link up", "peer", p.nodeID, "remote", l.remote, "outbound", l.outbound)
 	go n.peerWriter(l)
@@ -255,34 +256,63 @@ func (n *Node) runLink(l *peerLink, recv func() (*agpv1.PeerFrame, error)) error
 	return err
 }
 
-func (n *Node) peerReader(l *peerLink, recv func() (*agpv1.PeerFrame, error)) error {
-	p := l.p
+func (n *Node) peerReader(l *peerLink, recv func(*rawFrame) error) error {
+	var raw rawFrame
 	for {
-		f, err := recv()
+		if err := recv(&raw); err != nil {
+			return err
+		}
+		err := n.handlePeerBytes(l, raw.b)
+		raw.release()
 		if err != nil {
 			return err
 		}
-		switch k := f.GetKind().(type) {
-		case *agpv1.PeerFrame_Message:
-			if k.Message == nil {
-				n.m.drop(DropMalformed, 1)
-				continue
-			}
-			n.handlePeerMessage(p, k.Message, protoSize(k.Message))
-		case *agpv1.PeerFrame_Goodbye:
-			n.log.Info("peer says goodbye", "peer", p.nodeID, "reason", k.Goodbye.GetReason())
-			p.lmu.Lock()
-			if p.link == l {
-				p.setStatus(StatusDraining)
-			}
-			p.lmu.Unlock()
-		case *agpv1.PeerFrame_Handshake:
-			return errSecondHandshake
-		default:
+	}
+}
+
+// handlePeerBytes handles one encoded PeerFrame from l. A Message takes the
+// wire-form fast path. It returns an error only when the link must end.
+func (n *Node) handlePeerBytes(l *peerLink, b []byte) error {
+	p := l.p
+	kind, val, once, _, err := scanOneof(b, 1, 3)
+	if err == nil && kind == 2 && once {
+		n.handlePeerMessage(p, val)
+		return nil
+	}
+	var f agpv1.PeerFrame
+	if err := proto.Unmarshal(b, &f); err != nil {
+		p.drops.Add(1)
+		n.m.drop(DropMalformed, 1)
+		return nil
+	}
+	switch k := f.GetKind().(type) {
+	case *agpv1.PeerFrame_Message:
+		hdr, rest, err := wmsgFromProto(k.Message)
+		if err != nil || hdr == nil {
 			p.drops.Add(1)
 			n.m.drop(DropMalformed, 1)
+			return nil
 		}
+		w, err := buildWmsg(hdr, rest)
+		if err != nil {
+			n.m.drop(DropMalformed, 1)
+			return nil
+		}
+		n.handlePeerMessage(p, w.body)
+	case *agpv1.PeerFrame_Goodbye:
+		n.log.Info("peer says goodbye", "peer", p.nodeID, "reason", k.Goodbye.GetReason())
+		p.lmu.Lock()
+		if p.link == l {
+			p.setStatus(StatusDraining)
+		}
+		p.lmu.Unlock()
+	case *agpv1.PeerFrame_Handshake:
+		return errSecondHandshake
+	default:
+		p.drops.Add(1)
+		n.m.drop(DropMalformed, 1)
 	}
+	return nil
 }
 
 // peerWriter sends p's queue on l until l ends; on Goodbye it sends the
@@ -324,11 +354,11 @@ func (n *Node) peerWriter(l *peerLink) {
 }
 
 func (n *Node) sendPeer(l *peerLink, it peerItem) bool {
-	if err := l.send(&agpv1.PeerFrame{Kind: &agpv1.PeerFrame_Message{Message: it.msg}}); err != nil {
+	if err := l.sendMsg((*peerMsgFrame)(it.w)); err != nil {
 		return false
 	}
 	now := time.Now().UnixNano()
-	l.p.countOut(it.size, now)
+	l.p.countOut(it.w.size(), now)
 	n.m.msgsOut[KindPeer].Inc()
 	n.m.latency.Observe(float64(now-it.t0) / 1e9)
 	return true

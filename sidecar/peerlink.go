@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 var (
@@ -41,8 +40,6 @@ func (e *linkRejectError) Error() string {
 func (e *linkRejectError) GRPCStatus() *status.Status {
 	return status.New(codes.AlreadyExists, e.Error())
 }
-
-func protoSize(m proto.Message) int { return proto.Size(m) }
 
 // checkHandshake validates a remote handshake.
 func (n *Node) checkHandshake(hs *agpv1.Handshake) error {
@@ -111,7 +108,7 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		return errShuttingDown
 	}
 	l := &peerLink{
-		p: p, dialer: hs.NodeId, remote: remote, send: stream.Send,
+		p: p, dialer: hs.NodeId, remote: remote, send: stream.Send, sendMsg: stream.SendMsg,
 		done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{}),
 	}
 	if err := n.attach(p, l, hs, tlsSubject(ctx)); err != nil {
@@ -123,7 +120,7 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		n.detach(p, l)
 		return err
 	}
-	err := n.runLink(l, stream.Recv)
+	err := n.runLink(l, func(r *rawFrame) error { return stream.RecvMsg(r) })
 	if errors.Is(err, io.EOF) || errors.Is(err, errLinkClosed) {
 		return nil
 	}
@@ -197,7 +194,7 @@ func (n *Node) dialOnce(p *peer, addr string) (up bool, err error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	hsTimer := time.AfterFunc(n.cfg.HandshakeTimeout, cancel)
-	stream, err := agpv1.NewPeerClient(cc).Link(ctx, grpc.WaitForReady(true))
+	stream, err := agpv1.NewPeerClient(cc).Link(ctx, grpc.WaitForReady(true), grpc.ForceCodecV2(wireCodec{}))
 	if err != nil {
 		hsTimer.Stop()
 		return false, fmt.Errorf("open link to %s: %w", addr, err)
@@ -222,12 +219,12 @@ func (n *Node) dialOnce(p *peer, addr string) (up bool, err error) {
 		return false, fmt.Errorf("handshake with %s: expected node %q but it says it is %q; fix the static peer or route", addr, p.nodeID, hs.NodeId)
 	}
 	l := &peerLink{
-		p: p, outbound: true, dialer: n.cfg.NodeID, remote: addr, send: stream.Send, closeSnd: stream.CloseSend,
+		p: p, outbound: true, dialer: n.cfg.NodeID, remote: addr, send: stream.Send, sendMsg: stream.SendMsg, closeSnd: stream.CloseSend,
 		cancel: cancel, done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{}),
 	}
 	if err := n.attach(p, l, hs, tlsSubject(stream.Context())); err != nil {
 		return false, err
 	}
-	err = n.runLink(l, stream.Recv)
+	err = n.runLink(l, func(r *rawFrame) error { return stream.RecvMsg(r) })
 	return true, err
 }

@@ -7,6 +7,7 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
 )
 
 // testNodeCfg is a config that needs no listeners (the node is not run).
@@ -51,19 +52,53 @@ func msgTo(dest string, fanout uint32) *agpv1.Message {
 	return &agpv1.Message{Header: &agpv1.Header{Destination: dest, Fanout: fanout, HopLimit: 8}, Payload: []byte("p")}
 }
 
+// wm puts m in wire form.
+func wm(m *agpv1.Message) *wmsg {
+	hdr, rest, err := wmsgFromProto(m)
+	if err != nil {
+		panic(err)
+	}
+	w, err := buildWmsg(hdr, rest)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+// decodeDelivery decodes what the codec sends for a delivery of w.
+func decodeDelivery(w *wmsg) *agpv1.Message {
+	bufs, err := wireCodec{}.Marshal((*deliveryFrame)(w))
+	if err != nil {
+		panic(err)
+	}
+	var resp agpv1.AgentResponse
+	if err := proto.Unmarshal(bufs.Materialize(), &resp); err != nil {
+		panic(err)
+	}
+	return resp.GetDelivery().GetMessage()
+}
+
 // deliveries drains c's queue and returns the delivered messages.
 func deliveries(c *agentConn) []*agpv1.Message {
 	var out []*agpv1.Message
 	for {
 		select {
 		case it := <-c.q:
-			if d := it.resp.GetDelivery(); d != nil {
-				out = append(out, d.Message)
+			if it.w != nil {
+				out = append(out, decodeDelivery(it.w))
 			}
 		default:
 			return out
 		}
 	}
+}
+
+func encode(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func (n *Node) dropCount(reason string) float64 { return testutil.ToFloat64(n.m.drops[reason]) }

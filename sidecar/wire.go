@@ -1,0 +1,234 @@
+package sidecar
+
+import (
+	"errors"
+	"fmt"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// The data plane forwards messages in wire form: a message is parsed once on
+// arrival (its header only; the payload is never decoded) and encoded once,
+// and that one encoding is sent to every target, prefixed by the few bytes
+// that wrap it in an AgentResponse.Delivery or a PeerFrame. Wire form is
+// the standard protobuf encoding, so agents and peers see ordinary messages.
+
+// wmsg is a message in wire form, read-only once built.
+type wmsg struct {
+	hdr  *agpv1.Header
+	body []byte // encoding of the agpv1.Message
+	dpre [2 + 2*binary10]byte
+	dn   uint8
+	ppre [1 + binary10]byte
+	pn   uint8
+}
+
+const binary10 = 10 // max varint length
+
+func (w *wmsg) size() int { return len(w.body) }
+
+// deliveryFrame and peerMsgFrame make the codec send w as an
+// AgentResponse{delivery: {message: w}} or a PeerFrame{message: w}.
+type (
+	deliveryFrame wmsg
+	peerMsgFrame  wmsg
+)
+
+// buildWmsg encodes a message from its header and the raw encoding of its
+// other fields.
+func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
+	hs := proto.Size(hdr)
+	n := 1 + protowire.SizeVarint(uint64(hs)) + hs
+	for _, r := range rest {
+		n += len(r)
+	}
+	body := make([]byte, 0, n)
+	body = protowire.AppendTag(body, 1, protowire.BytesType)
+	body = protowire.AppendVarint(body, uint64(hs))
+	body, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(body, hdr)
+	if err != nil {
+		return nil, fmt.Errorf("encode header: %w", err)
+	}
+	for _, r := range rest {
+		body = append(body, r...)
+	}
+	w := &wmsg{hdr: hdr, body: body}
+	// AgentResponse field 1 (delivery) { Delivery field 1 (message) { body } }
+	inner := 1 + protowire.SizeVarint(uint64(len(body))) + len(body)
+	d := protowire.AppendTag(w.dpre[:0], 1, protowire.BytesType)
+	d = protowire.AppendVarint(d, uint64(inner))
+	d = protowire.AppendTag(d, 1, protowire.BytesType)
+	d = protowire.AppendVarint(d, uint64(len(body)))
+	w.dn = uint8(len(d))
+	// PeerFrame field 2 (message) { body }
+	p := protowire.AppendTag(w.ppre[:0], 2, protowire.BytesType)
+	p = protowire.AppendVarint(p, uint64(len(body)))
+	w.pn = uint8(len(p))
+	return w, nil
+}
+
+// wmsgFromProto encodes m (slow path, for requests that were decoded as a
+// whole).
+func wmsgFromProto(m *agpv1.Message) (*agpv1.Header, [][]byte, error) {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return splitMessage(b)
+}
+
+var errMalformed = errors.New("malformed protobuf")
+
+// splitMessage parses an encoded agpv1.Message into its header (nil if it
+// has none) and the raw encoding of its other fields, which alias b.
+func splitMessage(b []byte) (*agpv1.Header, [][]byte, error) {
+	var hdr *agpv1.Header
+	var rest [][]byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, nil, fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, nil, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
+		}
+		field := b[:n+m]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v, _ := protowire.ConsumeBytes(b[n:])
+			if hdr == nil {
+				hdr = &agpv1.Header{}
+			}
+			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, hdr); err != nil {
+				return nil, nil, fmt.Errorf("%w: header: %v", errMalformed, err)
+			}
+		case num == 1:
+			return nil, nil, fmt.Errorf("%w: header has wire type %d", errMalformed, typ)
+		default:
+			// Keep adjacent fields in one segment.
+			if k := len(rest); k > 0 && sameBacking(rest[k-1], field) {
+				rest[k-1] = rest[k-1][:len(rest[k-1])+len(field)]
+			} else {
+				rest = append(rest, field)
+			}
+		}
+		b = b[n+m:]
+	}
+	return hdr, rest, nil
+}
+
+// sameBacking reports whether b directly follows a in memory.
+func sameBacking(a, b []byte) bool {
+	return cap(a) > len(a) && len(b) > 0 && &a[:len(a)+1][len(a)] == &b[0]
+}
+
+// scanOneof scans an encoded message whose oneof fields are in [lo, hi]
+// and returns the last such field's number and value, whether that field
+// occurred only once, and field 1 as a varint (request_id).
+func scanOneof(b []byte, lo, hi protowire.Number) (kind protowire.Number, val []byte, once bool, id uint64, err error) {
+	var seen [8]int
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, nil, false, 0, fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return 0, nil, false, 0, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
+		}
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			id, _ = protowire.ConsumeVarint(b[n:])
+		case num >= lo && num <= hi && typ == protowire.BytesType:
+			kind = num
+			val, _ = protowire.ConsumeBytes(b[n:])
+			if int(num) < len(seen) {
+				seen[num]++
+			}
+		}
+		b = b[n+m:]
+	}
+	once = kind != 0 && int(kind) < len(seen) && seen[kind] == 1
+	return kind, val, once, id, nil
+}
+
+// singleField returns the value of field num (bytes) if it occurs exactly
+// once in b and b is well formed.
+func singleField(b []byte, num protowire.Number) ([]byte, bool) {
+	var val []byte
+	count := 0
+	for len(b) > 0 {
+		fnum, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		m := protowire.ConsumeFieldValue(fnum, typ, b[n:])
+		if m < 0 {
+			return nil, false
+		}
+		if fnum == num {
+			if typ != protowire.BytesType {
+				return nil, false
+			}
+			val, _ = protowire.ConsumeBytes(b[n:])
+			count++
+		}
+		b = b[n+m:]
+	}
+	return val, count == 1
+}
+
+// rawFrame receives a frame undecoded. It may reference a gRPC receive
+// buffer until release.
+type rawFrame struct {
+	b    []byte
+	bufs mem.BufferSlice
+}
+
+func (r *rawFrame) release() {
+	if r.bufs != nil {
+		r.bufs.Free()
+		r.bufs = nil
+	}
+	r.b = nil
+}
+
+// wireCodec is the gRPC codec of both listeners and the peer dialer: it
+// sends deliveryFrame and peerMsgFrame from their shared encoding, receives
+// rawFrame undecoded, and handles everything else as the standard proto
+// codec does.
+type wireCodec struct{}
+
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
+
+func (wireCodec) Name() string { return grpcproto.Name }
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	switch f := v.(type) {
+	case *deliveryFrame:
+		return mem.BufferSlice{mem.SliceBuffer(f.dpre[:f.dn]), mem.SliceBuffer(f.body)}, nil
+	case *peerMsgFrame:
+		return mem.BufferSlice{mem.SliceBuffer(f.ppre[:f.pn]), mem.SliceBuffer(f.body)}, nil
+	}
+	return protoCodec.Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawFrame); ok {
+		if len(data) == 1 {
+			data.Ref()
+			r.bufs = data
+			r.b = data[0].ReadOnlyData()
+		} else {
+			r.b = data.Materialize()
+		}
+		return nil
+	}
+	return protoCodec.Unmarshal(data, v)
+}
