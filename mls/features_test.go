@@ -205,3 +205,38 @@ func TestCommitPrefersRemoveOverUpdate(t *testing.T) {
 		t.Fatal("bob not removed")
 	}
 }
+
+func TestLateApplicationMessage(t *testing.T) {
+	alice, bob := twoMembers(t)
+	late, err := alice.Encrypt([]byte("sent before the commit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bob.Update()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.MergePendingCommit()
+	if _, err := alice.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	p, err := bob.ProcessMessage(late)
+	if err != nil || string(p.Application) != "sent before the commit" || p.Epoch+1 != bob.Epoch() {
+		t.Fatalf("late message: %+v %v", p, err)
+	}
+	_, err = bob.ProcessMessage(late)
+	expectErr(t, err, ErrGenerationReused)
+	// Two epochs later it is refused.
+	res, _ = alice.Update()
+	alice.MergePendingCommit()
+	bob.ProcessMessage(res.Commit)
+	old, _ := alice.Encrypt([]byte("x"))
+	res, _ = alice.Update()
+	alice.MergePendingCommit()
+	bob.ProcessMessage(res.Commit)
+	res, _ = alice.Update()
+	alice.MergePendingCommit()
+	bob.ProcessMessage(res.Commit)
+	_, err = bob.ProcessMessage(old)
+	expectErr(t, err, ErrWrongEpoch)
+}

@@ -34,6 +34,15 @@ type Group struct {
 	pending        *pendingCommit
 	removed        bool
 	reinit         *wire.ReInit // set once a ReInit was committed
+	prev           *prevEpoch   // the previous epoch, for late application messages
+}
+
+// prevEpoch keeps what is needed to decrypt application messages of the
+// epoch before the current one that arrive after the commit (§15.2). It is
+// dropped at the next epoch change and not persisted.
+type prevEpoch struct {
+	f    *framer
+	tree *tree.Tree
 }
 
 // cachedProposal is a proposal received or sent in the current epoch,
@@ -145,6 +154,9 @@ func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Pri
 		if len(g.resumption) > g.cfg.keepResumption {
 			g.resumption = g.resumption[len(g.resumption)-g.cfg.keepResumption:]
 		}
+	}
+	if g.f != nil && g.tree != nil {
+		g.prev = &prevEpoch{f: g.f, tree: g.tree}
 	}
 	g.ctx = ctx
 	g.ctxBytes = wire.Encode(&g.ctx)

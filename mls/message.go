@@ -43,8 +43,11 @@ type Sender struct {
 
 // Processed is the result of ProcessMessage.
 type Processed struct {
-	Kind              ContentKind
-	Sender            Sender
+	Kind   ContentKind
+	Sender Sender
+	// Epoch is the epoch the message was sent in: the current one, or the
+	// previous one for a late application message.
+	Epoch             uint64
 	WireFormat        wire.WireFormat
 	AuthenticatedData []byte
 	// Application holds the plaintext of an application message.
@@ -75,7 +78,12 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 	case wire.WireFormatPublicMessage:
 		ac, err = g.f.unprotectPublic(m.PublicMessage)
 	case wire.WireFormatPrivateMessage:
-		ac, err = g.f.unprotectPrivate(m.PrivateMessage, func(l uint32) bool {
+		pm := m.PrivateMessage
+		if g.prev != nil && pm.ContentType == wire.ContentTypeApplication && pm.Epoch+1 == g.ctx.Epoch &&
+			string(pm.GroupID) == string(g.ctx.GroupID) {
+			return g.processLate(pm)
+		}
+		ac, err = g.f.unprotectPrivate(pm, func(l uint32) bool {
 			return g.tree.Leaf(tree.LeafIndex(l)) != nil
 		})
 	default:
@@ -92,6 +100,7 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 		return nil, err
 	}
 	out := &Processed{
+		Epoch:             ac.Content.Epoch,
 		WireFormat:        ac.WireFormat,
 		AuthenticatedData: ac.Content.AuthenticatedData,
 		Sender: Sender{Type: ac.Content.Sender.Type, Leaf: ac.Content.Sender.LeafIndex,
@@ -116,6 +125,27 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 		return nil, fmt.Errorf("%w: content type %v", ErrMalformed, ac.Content.ContentType)
 	}
 	return out, nil
+}
+
+// processLate decrypts an application message of the previous epoch.
+func (g *Group) processLate(pm *wire.PrivateMessage) (*Processed, error) {
+	prev := g.prev
+	ac, err := prev.f.unprotectPrivate(pm, func(l uint32) bool {
+		return prev.tree.Leaf(tree.LeafIndex(l)) != nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	leaf := prev.tree.Leaf(tree.LeafIndex(ac.Content.Sender.LeafIndex))
+	if err := prev.f.verifyContent(leaf.SignatureKey, ac); err != nil {
+		return nil, err
+	}
+	return &Processed{
+		Kind: KindApplication, WireFormat: ac.WireFormat, AuthenticatedData: ac.Content.AuthenticatedData,
+		Application: ac.Content.Application,
+		Sender:      Sender{Type: wire.SenderTypeMember, Leaf: ac.Content.Sender.LeafIndex},
+		Epoch:       pm.Epoch,
+	}, nil
 }
 
 // senderKey returns the signature public key that must have signed ac,

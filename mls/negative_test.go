@@ -87,7 +87,7 @@ func TestNegativeBadMembershipTag(t *testing.T) {
 
 func TestNegativeWrongEpoch(t *testing.T) {
 	alice, bob := twoMembers(t)
-	old, err := alice.Encrypt([]byte("old epoch"))
+	old, err := bob.ProposeUpdate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +95,28 @@ func TestNegativeWrongEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := alice.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	// A handshake message of the previous epoch.
+	_, err = alice.ProcessMessage(old)
+	expectErr(t, err, ErrWrongEpoch)
 	if _, err := bob.ProcessMessage(res.Commit); err != nil {
 		t.Fatal(err)
 	}
-	_, err = bob.ProcessMessage(old)
-	expectErr(t, err, ErrWrongEpoch)
 	// Replaying the commit is also for a past epoch.
 	_, err = bob.ProcessMessage(res.Commit)
+	expectErr(t, err, ErrWrongEpoch)
+	// An application message two epochs old.
+	app, _ := alice.Encrypt([]byte("old"))
+	for i := 0; i < 2; i++ {
+		res, _ = alice.Update()
+		alice.MergePendingCommit()
+		if _, err := bob.ProcessMessage(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = bob.ProcessMessage(app)
 	expectErr(t, err, ErrWrongEpoch)
 }
 
