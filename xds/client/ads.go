@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -67,54 +68,34 @@ func (c *Client) adsSession(ctx context.Context, conn *grpc.ClientConn) (bool, e
 		c.metrics.connected.WithLabelValues("ads").Set(0)
 	}()
 
-	type recvd struct {
-		resp *discovery.DeltaDiscoveryResponse
-		err  error
+	// Responses are handled on this goroutine (no hand-off per response);
+	// subscription changes are sent from a second one. sendMu serialises
+	// Send, as gRPC requires.
+	var sendMu sync.Mutex
+	send := func(req *discovery.DeltaDiscoveryRequest) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return stream.Send(req)
 	}
-	in := make(chan recvd, 1)
+	subErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
-			resp, err := stream.Recv()
 			select {
-			case in <- recvd{resp, err}:
 			case <-ctx.Done():
 				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	progressed := false
-	for {
-		select {
-		case <-ctx.Done():
-			return progressed, ctx.Err()
-		case r := <-in:
-			if r.err != nil {
-				return progressed, r.err
-			}
-			progressed = true
-			if err := c.handleResponse(stream, r.resp); err != nil {
-				return progressed, err
-			}
-		case <-c.subCh:
-			if c.cfg.Wildcard {
-				// Everything is already subscribed; keep the bookkeeping.
-				c.mu.Lock()
-				for t := range c.watched {
-					sentSubs[t] = struct{}{}
-				}
-				c.mu.Unlock()
-				continue
+			case <-c.subCh:
 			}
 			c.mu.Lock()
 			var add []string
 			for t := range c.watched {
 				if _, ok := sentSubs[t]; !ok {
 					sentSubs[t] = struct{}{}
-					add = append(add, t)
+					if !c.cfg.Wildcard {
+						add = append(add, t)
+					}
 				}
 			}
 			c.mu.Unlock()
@@ -122,9 +103,30 @@ func (c *Client) adsSession(ctx context.Context, conn *grpc.ClientConn) (bool, e
 				continue
 			}
 			slices.Sort(add)
-			if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: xds.TypeURL, ResourceNamesSubscribe: add}); err != nil {
-				return progressed, fmt.Errorf("send subscription: %w", err)
+			if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: xds.TypeURL, ResourceNamesSubscribe: add}); err != nil {
+				subErr <- fmt.Errorf("send subscription: %w", err)
+				cancel()
+				return
 			}
+		}
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	progressed := false
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			select {
+			case e := <-subErr:
+				return progressed, e
+			default:
+			}
+			return progressed, err
+		}
+		progressed = true
+		if err := c.handleResponse(send, resp); err != nil {
+			return progressed, err
 		}
 	}
 }
@@ -153,7 +155,7 @@ func decodeResource(r *discovery.Resource) (*agpv1.TopicRoute, error) {
 // handleResponse validates and applies one response, then ACKs or NACKs it.
 // Valid resources and removals are applied; an invalid resource keeps its
 // last good route and makes the whole response NACKed.
-func (c *Client) handleResponse(stream grpc.BidiStreamingClient[discovery.DeltaDiscoveryRequest, discovery.DeltaDiscoveryResponse], resp *discovery.DeltaDiscoveryResponse) error {
+func (c *Client) handleResponse(send func(*discovery.DeltaDiscoveryRequest) error, resp *discovery.DeltaDiscoveryResponse) error {
 	var problems []string
 	if resp.GetTypeUrl() != xds.TypeURL {
 		problems = append(problems, fmt.Sprintf("response type %q, want %s", resp.GetTypeUrl(), xds.TypeURL))
@@ -226,7 +228,7 @@ func (c *Client) handleResponse(stream grpc.BidiStreamingClient[discovery.DeltaD
 	} else {
 		c.metrics.updates.Inc()
 	}
-	if err := stream.Send(req); err != nil {
+	if err := send(req); err != nil {
 		return fmt.Errorf("send ACK: %w", err)
 	}
 	if f := c.opts.onUpdate; f != nil {

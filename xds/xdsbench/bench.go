@@ -16,8 +16,11 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -71,6 +74,12 @@ type Result struct {
 	HeapBefore   uint64  `json:"heap_before"`
 	HeapAfter    uint64  `json:"heap_after"`
 	BytesPerNode float64 `json:"bytes_per_node"`
+	// CPU time per change spent by this process (the clients, plus the
+	// control plane when it runs in process) and by a separate control
+	// plane process (0 when in process). On a loaded machine latency
+	// follows the CPU available; these show the work itself.
+	ClientCPUPerChange       time.Duration `json:"client_cpu_per_change"`
+	ControlPlaneCPUPerChange time.Duration `json:"control_plane_cpu_per_change"`
 	// MemoryScope is "control-plane" (separate process) or
 	// "process (control plane + clients)".
 	MemoryScope string `json:"memory_scope"`
@@ -78,8 +87,9 @@ type Result struct {
 
 // String is a one-line summary.
 func (r Result) String() string {
-	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node (%s)",
-		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.MemoryScope)
+	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node (%s) cpu/change: process=%s control-plane=%s",
+		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.MemoryScope,
+		r.ClientCPUPerChange.Round(10*time.Microsecond), r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
 }
 
 // change is the change being measured.
@@ -190,6 +200,8 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 	}
 
 	var perChange, perClient []time.Duration
+	cpu0 := processCPU()
+	cpCPU0, _ := cp.cpu(ctx)
 	for k := 0; k < opts.Changes; k++ {
 		// Toggle node j's subscription: j cycles over nodes 1..n-1; node 0
 		// stays subscribed so the route exists throughout.
@@ -216,6 +228,10 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 			return res, ctx.Err()
 		case <-time.After(opts.Pause):
 		}
+	}
+	res.ClientCPUPerChange = (processCPU() - cpu0) / time.Duration(res.Changes)
+	if cpCPU1, err := cp.cpu(ctx); err == nil && cpCPU1 > cpCPU0 {
+		res.ControlPlaneCPUPerChange = (cpCPU1 - cpCPU0) / time.Duration(res.Changes)
 	}
 	res.P50, res.P99, res.Max = pct(perChange, 50), pct(perChange, 99), slices.Max(perChange)
 	res.ClientP50, res.ClientP99 = pct(perClient, 50), pct(perClient, 99)
@@ -279,6 +295,7 @@ type cpHandle struct {
 	addr  string
 	scope string
 	heap  func(context.Context) (uint64, error)
+	cpu   func(context.Context) (time.Duration, error)
 	stop  func()
 }
 
@@ -297,7 +314,7 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			return ms.HeapInuse, nil
-		}, stop: func() { _ = cp.Stop() }}, nil
+		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, stop: func() { _ = cp.Stop() }}, nil
 	}
 	grpcAddr, err := freeAddr()
 	if err != nil {
@@ -364,8 +381,35 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 		}
 		return v.HeapInuse, nil
 	}
-	_ = ctx
-	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, stop: stop}, nil
+	cpu := func(ctx context.Context) (time.Duration, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0, err
+				}
+				return time.Duration(f * float64(time.Second)), nil
+			}
+		}
+		return 0, errors.New("process_cpu_seconds_total not found")
+	}
+	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, cpu: cpu, stop: stop}, nil
+}
+
+// processCPU is this process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func freeAddr() (string, error) {

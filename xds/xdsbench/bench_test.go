@@ -2,9 +2,13 @@ package xdsbench
 
 import (
 	"context"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -22,8 +26,19 @@ func TestMain(m *testing.M) {
 		cfg, err := env.ParseAs[controlplane.Config]()
 		if err == nil {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			if a := os.Getenv("AGW_XDSBENCH_PPROF"); a != "" {
+				runtime.MemProfileRate = 1
+				go func() { _ = http.ListenAndServe(a, nil) }() // net/http/pprof, investigation only
+			}
+			if p := os.Getenv("AGW_XDSBENCH_CPUPROFILE"); p != "" {
+				if f, perr := os.Create(p); perr == nil {
+					_ = pprof.StartCPUProfile(f)
+					defer pprof.StopCPUProfile()
+				}
+			}
 			err = RunChildControlPlane(ctx, cfg)
 			stop()
+			pprof.StopCPUProfile()
 		}
 		if err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
