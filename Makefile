@@ -8,7 +8,7 @@ GOTESTFLAGS ?= -race -count=1 -timeout 12m
 all: build
 
 build:
-	$(GO) build -o bin/agw ./cmd/agw
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/agw ./cmd/agw
 
 demo: build
 	./bin/agw demo
