@@ -238,3 +238,12 @@ func TestApplyPatch(t *testing.T) {
 		}
 	}
 }
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,90 @@
+package injector
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// sidecarSources are the files that declare what the sidecar process reads
+// from its environment. The injector may not import them (DESIGN.md's import
+// rules), so the test reads their source.
+var sidecarSources = []string{
+	"../sidecar/config.go",
+	"../xds/client/config.go",
+	"../internal/logging/logging.go",
+	"../xds/identity.go",
+}
+
+// declaredEnv returns every env:"NAME" struct tag and every "POD_*" string
+// literal in the files.
+func declaredEnv(t *testing.T, files []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	for _, path := range files {
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("parse %s: %v", path, err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.Field:
+				if x.Tag != nil {
+					tag, err := strconv.Unquote(x.Tag.Value)
+					if err == nil {
+						if name, _, _ := strings.Cut(reflect.StructTag(tag).Get("env"), ","); name != "" {
+							out[name] = path
+						}
+					}
+				}
+			case *ast.BasicLit:
+				if x.Kind == token.STRING {
+					if s, err := strconv.Unquote(x.Value); err == nil && strings.HasPrefix(s, "POD_") && !strings.ContainsAny(s, " %") {
+						out[s] = path
+					}
+				}
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// TestSidecarEnvIsReal: every variable the injector gives the sidecar is one
+// the sidecar reads (POD_SERVICE_ACCOUNT is informational: exported for the
+// agent's identity, read by nothing yet).
+func TestSidecarEnvIsReal(t *testing.T) {
+	declared := declaredEnv(t, sidecarSources)
+	for _, want := range []string{"AGW_XDS_SERVER", "AGW_TLS_CERT_FILE", "AGW_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE", "POD_IP"} {
+		if declared[want] == "" {
+			t.Fatalf("%s not found in %v: the source scan is broken", want, sidecarSources)
+		}
+	}
+	cfg := DefaultConfig()
+	c, _, err := cfg.sidecar(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Env) < 10 {
+		t.Fatalf("only %d env vars with an identity", len(c.Env))
+	}
+	for _, e := range c.Env {
+		if e.Name == "POD_SERVICE_ACCOUNT" {
+			continue
+		}
+		if declared[e.Name] == "" {
+			t.Errorf("the injector sets %s, which the sidecar does not read", e.Name)
+		}
+	}
+	if declared["AGW_ADMIN_LISTEN"] == "" || !strings.Contains(readFile(t, "../sidecar/config.go"), `envDefault:":15000"`) {
+		t.Errorf("the sidecar's admin port is no longer :%d; update AdminPort", AdminPort)
+	}
+	if !strings.Contains(readFile(t, "../sidecar/config.go"), `envDefault:":46358"`) {
+		t.Errorf("the sidecar's peer port is no longer :%d; update PeerPort", PeerPort)
+	}
+}
