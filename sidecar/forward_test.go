@@ -57,6 +57,12 @@ func TestForwardRemote(t *testing.T) {
 		{NodeId: "d", Status: agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL}, {NodeId: "bad id!"}}}
 	n := newTestNode(t, testNodeCfg("a"), WithRouteSource(routes))
 	pub := n.testConn(t)
+	// Known only by id: down until linked.
+	if l, r := n.forward(wm(msgTo(tp, 0)), pub, 1); l != 0 || r != 0 || n.dropCount(DropPeerDown) != 2 {
+		t.Fatalf("unlinked peers used: %d %d", l, r)
+	}
+	n.peerIfKnown("b").setStatus(StatusUp)
+	n.peerIfKnown("c").setStatus(StatusUp)
 	l, r := n.forward(wm(msgTo(tp, 0)), pub, 1)
 	if l != 0 || r != 2 {
 		t.Fatalf("fanout 0: %d %d, want 0 local, 2 remote (self, pending and invalid skipped)", l, r)

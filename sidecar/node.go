@@ -245,6 +245,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		adminSrv = &http.Server{Handler: n.adminMux, ReadHeaderTimeout: 5 * time.Second}
 	}
 
+	// Static peers exist before any inbound link can create them as
+	// learnt peers.
+	for node, addr := range n.staticPeers {
+		n.peerFor(node, addr, true)
+	}
 	serveErr := make(chan error, 3)
 	var serveWG sync.WaitGroup
 	serve := func(name string, f func() error) {
@@ -258,9 +263,6 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	serve("peer", func() error { return peerSrv.Serve(peerLn) })
 	if adminSrv != nil {
 		serve("admin", func() error { return adminSrv.Serve(adminLn) })
-	}
-	for node, addr := range n.staticPeers {
-		n.peerFor(node, addr, true)
 	}
 	n.wg.Go(n.gcLoop)
 	close(n.ready)

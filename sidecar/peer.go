@@ -153,6 +153,9 @@ func (n *Node) peerFor(nodeID, addr string, static bool) *peer {
 		p.setAddress(addr)
 	}
 	if !p.dialing.Load() && p.address() != "" && !n.draining.Load() && n.ctx.Err() == nil && p.dialing.CompareAndSwap(false, true) {
+		// Messages queued while the first dial is in progress are sent
+		// once it succeeds.
+		p.status.CompareAndSwap(uint32(StatusDown), uint32(StatusConnecting))
 		n.wg.Go(func() { n.dialLoop(p) })
 	}
 	return p
@@ -166,7 +169,9 @@ func (n *Node) newPeer(nodeID string, static bool) *peer {
 		q:      make(chan peerItem, n.cfg.QueueSize),
 		kick:   make(chan struct{}, 1),
 	}
-	n.conns.initEntry(&p.connEntry, KindPeer, StatusConnecting)
+	// Down until a link is up or a dial starts: a node known only by id
+	// (no address, no inbound link) cannot be reached.
+	n.conns.initEntry(&p.connEntry, KindPeer, StatusDown)
 	p.ctx, p.cancel = context.WithCancel(n.ctx)
 	p.nodeID = nodeID
 	p.connEntry.nodeID = nodeID
@@ -401,6 +406,9 @@ func (n *Node) gcLoop() {
 			for id, p := range n.peers {
 				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 {
 					continue
+				}
+				if l := p.currentLink(); l != nil && !l.outbound {
+					continue // the remote dialled; it decides when the link ends
 				}
 				delete(n.peers, id)
 				n.conns.remove(p.id)

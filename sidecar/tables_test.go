@@ -95,7 +95,7 @@ func TestConnTable(t *testing.T) {
 		r.Subscriptions != 1 || r.QueueSize != 8 || r.LastActivity.UnixNano() != 2e9 || r.ProtocolVersion != 1 {
 		t.Fatalf("agent row %+v", r)
 	}
-	if rows[1].Kind != KindPeer || rows[1].NodeID != "b" || rows[1].Status != StatusConnecting {
+	if rows[1].Kind != KindPeer || rows[1].NodeID != "b" || rows[1].Status != StatusDown {
 		t.Fatalf("peer row %+v", rows[1])
 	}
 	js, err := json.Marshal(n.conns)
@@ -105,5 +105,22 @@ func TestConnTable(t *testing.T) {
 	n.conns.remove(c.id)
 	if n.conns.Len() != 1 {
 		t.Fatal("remove")
+	}
+}
+
+func TestTrackLink(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	h := n.TrackLink(KindControlPlane, "cp:18000")
+	h.SetStatus(StatusUp)
+	h.CountIn(5)
+	h.CountOut(7)
+	rows := n.Connections()
+	if len(rows) != 1 || rows[0].Kind != KindControlPlane || rows[0].Status != StatusUp || rows[0].RemoteAddress != "cp:18000" ||
+		rows[0].Counters.BytesIn != 5 || rows[0].Counters.BytesOut != 7 {
+		t.Fatalf("rows %+v", rows)
+	}
+	h.Close()
+	if n.conns.Len() != 0 {
+		t.Fatal("not removed")
 	}
 }
