@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
 
@@ -240,3 +241,83 @@ func TestLateApplicationMessage(t *testing.T) {
 	_, err = bob.ProcessMessage(old)
 	expectErr(t, err, ErrWrongEpoch)
 }
+
+func TestKeyPackageBundleRoundTrip(t *testing.T) {
+	for _, id := range []uint16{1, 2, 5} {
+		kpb := newKPB(t, suiteID(id), "bob")
+		enc, err := kpb.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := UnmarshalKeyPackageBundle(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back.Bytes(), kpb.Bytes()) || !bytes.Equal(back.SignaturePriv, kpb.SignaturePriv) {
+			t.Fatal("bundle round trip differs")
+		}
+		// A swapped private key is detected.
+		back.InitPriv, back.EncryptionPriv = back.EncryptionPriv, back.InitPriv
+		enc, _ = back.MarshalBinary()
+		if _, err := UnmarshalKeyPackageBundle(enc); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("swapped keys: %v", err)
+		}
+	}
+}
+
+func TestGREASEIgnored(t *testing.T) {
+	const grease = wire.ExtensionType(0x3a3a)
+	caps := wire.Capabilities{
+		Versions:     []wire.ProtocolVersion{wire.MLS10, 0x1a1a},
+		CipherSuites: []wire.CipherSuite{1, 0x2a2a},
+		Extensions:   []wire.ExtensionType{grease},
+		Proposals:    []wire.ProposalType{0x4a4a},
+		Credentials:  []wire.CredentialType{wire.CredentialTypeBasic, 0x5a5a},
+	}
+	opts := []Option{WithCapabilities(caps), WithLeafExtensions(wire.Extension{Type: grease, Data: []byte{1}}),
+		WithKeyPackageExtensions(wire.Extension{Type: 0x6a6a})}
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := newKPB(t, 1, "bob", opts...)
+	res, err := alice.Add([][]byte{bob.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.MergePendingCommit()
+	g, err := Join(res.Welcome, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g.EpochAuthenticator(), alice.EpochAuthenticator()) {
+		t.Fatal("epoch authenticators differ")
+	}
+	// A GREASE extension in a GroupInfo is ignored by an external joiner.
+	gi, err := alice.GroupInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeMessage(gi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.GroupInfo.Extensions = append(m.GroupInfo.Extensions, wire.Extension{Type: 0x7a7a, Data: []byte("grease")})
+	if m.GroupInfo.Signature, err = alice.signer.SignWithLabel(labelGroupInfo, m.GroupInfo.TBS()); err != nil {
+		t.Fatal(err)
+	}
+	carol, commit, err := JoinExternal(encodeMessage(m), BasicCredential([]byte("carol")), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*Group{alice, g} {
+		if _, err := h.ProcessMessage(commit); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(h.EpochAuthenticator(), carol.EpochAuthenticator()) {
+			t.Fatal("epoch authenticators differ after external join")
+		}
+	}
+}
+
+func suiteID(id uint16) suite.ID { return suite.ID(id) }

@@ -74,3 +74,21 @@ func FuzzJoin(f *testing.F) {
 		_, _, _ = JoinExternal(b, BasicCredential([]byte("x")))
 	})
 }
+
+// FuzzUnmarshalKeyPackageBundle checks the bundle decoder on arbitrary bytes.
+func FuzzUnmarshalKeyPackageBundle(f *testing.F) {
+	kpb := newKPB(f, 1, "bob")
+	enc, err := kpb.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
+	f.Add(enc[:len(enc)-3])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if kpb, err := UnmarshalKeyPackageBundle(b); err == nil {
+			if _, err := kpb.MarshalBinary(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/agwproject/agw/mls/codec"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
@@ -252,4 +253,66 @@ func normalizeHPKEPriv(s *suite.Suite, priv []byte) []byte {
 	out := make([]byte, size)
 	copy(out[size-len(priv):], priv)
 	return out
+}
+
+// bundleMagic starts an encoded KeyPackageBundle.
+var bundleMagic = []byte("agw-mls-kpb\x01")
+
+// MarshalBinary encodes the bundle, private keys included, so it can be
+// stored until its Welcome arrives. The caller encrypts it at rest.
+func (b *KeyPackageBundle) MarshalBinary() ([]byte, error) {
+	if b == nil || b.KeyPackage == nil {
+		return nil, fmt.Errorf("%w: empty key package bundle", ErrInvalidArgument)
+	}
+	w := codec.NewWriter(1024)
+	w.Raw(bundleMagic)
+	b.KeyPackage.Marshal(w)
+	w.Opaque(b.InitPriv)
+	w.Opaque(b.EncryptionPriv)
+	w.Opaque(b.SignaturePriv)
+	out, err := w.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return out, nil
+}
+
+// UnmarshalKeyPackageBundle decodes a bundle encoded by MarshalBinary and
+// checks that its private keys match the KeyPackage.
+func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
+	r := codec.NewReader(append([]byte(nil), data...))
+	if m := r.Raw(len(bundleMagic)); m == nil || !bytes.Equal(m, bundleMagic) {
+		return nil, fmt.Errorf("%w: not a key package bundle", ErrMalformed)
+	}
+	b := &KeyPackageBundle{KeyPackage: new(wire.KeyPackage)}
+	b.KeyPackage.Unmarshal(r)
+	b.InitPriv = r.OpaqueCopy()
+	b.EncryptionPriv = r.OpaqueCopy()
+	b.SignaturePriv = r.OpaqueCopy()
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: key package bundle: %w", ErrMalformed, err)
+	}
+	s, err := suiteOf(b.KeyPackage.CipherSuite)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []struct {
+		priv, pub []byte
+		hpke      bool
+	}{
+		{b.InitPriv, b.KeyPackage.InitKey, true},
+		{b.EncryptionPriv, b.KeyPackage.LeafNode.EncryptionKey, true},
+		{b.SignaturePriv, b.KeyPackage.LeafNode.SignatureKey, false},
+	} {
+		var pub []byte
+		if k.hpke {
+			pub, err = s.HPKEPublicKey(normalizeHPKEPriv(s, k.priv))
+		} else {
+			pub, err = s.SignaturePublicKey(k.priv)
+		}
+		if err != nil || !bytes.Equal(pub, k.pub) {
+			return nil, fmt.Errorf("%w: key package bundle: private key does not match", ErrMalformed)
+		}
+	}
+	return b, nil
 }
