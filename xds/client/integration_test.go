@@ -253,3 +253,31 @@ func TestNACKKeepsLastGoodRoute(t *testing.T) {
 	a.TopicRemoved(topic)
 	xdstest.Eventually(t, wait, "withdrawn", func() bool { return b.Endpoints(topic) == nil })
 }
+
+func TestCloseIdempotent(t *testing.T) {
+	c, err := client.New(xdstest.ClientConfig("127.0.0.1:1", "node-z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Run after Close returns at once.
+	done := make(chan error, 1)
+	go func() { done <- c.Run(t.Context()) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Run after Close did not return")
+	}
+	if err := c.Run(t.Context()); err == nil {
+		t.Fatal("second Run accepted")
+	}
+	// Routes stay readable.
+	if c.Endpoints("x") != nil {
+		t.Fatal("unexpected route")
+	}
+}

@@ -71,3 +71,38 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("debug/heap %q", heap)
 	}
 }
+
+func TestServerCloseIdempotentAndRunOnce(t *testing.T) {
+	srv, err := controlplane.New(xdstest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(t.Context()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after Close: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run after Close did not return")
+	}
+	if err := srv.Run(t.Context()); err == nil {
+		t.Fatal("second Run accepted")
+	}
+	cfg := xdstest.Config()
+	cfg.Listen = "256.0.0.1:0"
+	srv2, err := controlplane.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv2.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "AGW_CP_LISTEN") {
+		t.Fatalf("bad listen address: %v", err)
+	}
+}
