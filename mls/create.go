@@ -79,8 +79,9 @@ type CommitResult struct {
 
 // Commit creates a commit covering every proposal received in this epoch
 // (by reference) plus the given proposals (by value), and stages it: call
-// MergePendingCommit once the delivery service accepted it (or feed the
-// commit back to ProcessMessage), ClearPendingCommit if it was refused.
+// MergePendingCommit once the delivery service accepted it (a commit sent
+// as PublicMessage may instead be fed back to ProcessMessage, which merges
+// it), ClearPendingCommit if it was refused.
 // An UpdatePath is included when required or with WithPath. Options:
 // WithPath, WithAuthenticatedData, WithHandshakeEncryption, WithPadding,
 // WithoutRatchetTreeExtension.

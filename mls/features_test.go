@@ -321,3 +321,45 @@ func TestGREASEIgnored(t *testing.T) {
 }
 
 func suiteID(id uint16) suite.ID { return suite.ID(id) }
+
+func TestRatchetWindow(t *testing.T) {
+	s := mustSuite(t, 1)
+	secret := make([]byte, s.Nh())
+	send, recv := newRatchets(s, secret, 4), newRatchets(s, secret, 4)
+	var keys [][]byte
+	for i := 0; i < maxSkippedKeys+10; i++ {
+		g, k, _, err := send.next(2, false)
+		if err != nil || g != uint32(i) {
+			t.Fatal(g, err)
+		}
+		keys = append(keys, k)
+	}
+	last := uint32(len(keys) - 1)
+	k, _, err := recv.get(2, false, last)
+	if err != nil || !bytes.Equal(k, keys[last]) {
+		t.Fatal("last key", err)
+	}
+	recv.consume(2, false, last)
+	// Within the window: still available once.
+	g := last - maxSkippedKeys + 1
+	if k, _, err := recv.get(2, false, g); err != nil || !bytes.Equal(k, keys[g]) {
+		t.Fatal("window key", err)
+	}
+	// Older than the window, or consumed: refused.
+	if _, _, err := recv.get(2, false, g-1); !errors.Is(err, ErrGenerationReused) {
+		t.Fatal("old key", err)
+	}
+	if _, _, err := recv.get(2, false, last); !errors.Is(err, ErrGenerationReused) {
+		t.Fatal("consumed key", err)
+	}
+	if n := len(recv.app[2].skipped); n > maxSkippedKeys {
+		t.Fatalf("%d skipped keys kept", n)
+	}
+	// Too far ahead.
+	if _, _, err := recv.get(2, false, last+maxForwardRatchet+2); !errors.Is(err, ErrDecrypt) {
+		t.Fatal("far ahead", err)
+	}
+	if _, _, err := recv.get(9, false, 0); !errors.Is(err, ErrUnknownSender) {
+		t.Fatal("leaf outside tree", err)
+	}
+}

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
@@ -152,19 +153,25 @@ func (r *ratchets) get(l uint32, handshake bool, gen uint32) ([]byte, []byte, er
 	}
 	for rt.next <= gen {
 		g := rt.next
-		rt.skipped[g] = r.advance(rt)
+		kn := r.advance(rt)
+		if gen-g < maxSkippedKeys {
+			rt.skipped[g] = kn
+		} else {
+			clear(kn.key)
+			clear(kn.nonce)
+		}
 	}
 	// Bound the memory of skipped keys: drop the oldest.
-	for len(rt.skipped) > maxSkippedKeys {
-		oldest := gen
+	if len(rt.skipped) > maxSkippedKeys {
+		gens := make([]uint32, 0, len(rt.skipped))
 		for g := range rt.skipped {
-			if g < oldest {
-				oldest = g
-			}
+			gens = append(gens, g)
 		}
-		kn := rt.skipped[oldest]
-		clear(kn.key)
-		delete(rt.skipped, oldest)
+		slices.Sort(gens)
+		for _, g := range gens[:len(gens)-maxSkippedKeys] {
+			clear(rt.skipped[g].key)
+			delete(rt.skipped, g)
+		}
 	}
 	kn := rt.skipped[gen]
 	return append([]byte(nil), kn.key...), append([]byte(nil), kn.nonce...), nil
