@@ -661,3 +661,62 @@ func TestShutdownGoodbye(t *testing.T) {
 	_ = b.Close() // idempotent
 	eventually(t, 5*time.Second, "b down at a", func() bool { return peerStatus(a.Node, "b") == sidecar.StatusDown })
 }
+
+func TestDrainIsBoundedAndUnready(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := sidecartest.Config("a")
+	cfg.QueueSize = 4
+	cfg.ShutdownTimeout = 700 * time.Millisecond
+	n, err := sidecar.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- n.Run(context.Background()) }()
+	<-n.Ready()
+	// A subscriber that never reads keeps a non-empty queue, so the drain
+	// runs until ShutdownTimeout.
+	slow := rawAgent(t, n)
+	if err := slow.Send(&agpv1.AgentRequest{RequestId: 1, Kind: &agpv1.AgentRequest_Subscribe{Subscribe: &agpv1.Subscribe{Name: topic}}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := sidecartest.DialAgent(t, n)
+	eventually(t, 5*time.Second, "slow subscriber's queue non-empty", func() bool {
+		if _, err := pub.PublishTo(ctx, topic, 0, make([]byte, 32<<10)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range n.Connections() {
+			if c.QueueDepth > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	readyz := func() int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr().String()+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("readyz = %d before shutdown", code)
+	}
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() { _ = n.Close(); close(closed) }()
+	eventually(t, 5*time.Second, "readyz 503 while draining", func() bool { return readyz() == http.StatusServiceUnavailable })
+	// Publishes are refused while draining.
+	if _, err := pub.PublishTo(ctx, topic, 0, nil); status.Code(err) != codes.Unavailable {
+		t.Fatalf("publish while draining: %v, want UNAVAILABLE", err)
+	}
+	<-closed
+	if took := time.Since(start); took < 500*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("shutdown took %s, want about ShutdownTimeout (700ms)", took)
+	}
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}
