@@ -21,8 +21,12 @@ var (
 	fixtures   = map[int]*benchFixture{}
 )
 
-// fixture builds (once) a group of n members: the creator adds n-1 members
-// in a single commit with a path, so the setup stays fast at 1,024.
+// fixture builds (once) a group of n members: the creator adds n-1
+// members in a single commit with a path, so the setup stays fast at
+// 1,024. Then the members at leaves 2^k (k = log2(n)-1 ... 0) each commit
+// an UpdatePath, as settled groups do, which fills the parent nodes on the
+// creator's copath; without that every parent off the creator's direct
+// path is blank and an UpdatePath must be encrypted to every leaf.
 func fixture(b *testing.B, n int) *benchFixture {
 	b.Helper()
 	fixturesMu.Lock()
@@ -35,10 +39,14 @@ func fixture(b *testing.B, n int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bobKP := newKPB(b, id, "bob")
-	kps := [][]byte{bobKP.Bytes()}
-	for i := 2; i < n; i++ {
-		kps = append(kps, newKPB(b, id, fmt.Sprintf("member-%d", i)).Bytes())
+	var kps [][]byte
+	bundles := map[int]*KeyPackageBundle{}
+	for leaf := 1; leaf < n; leaf++ {
+		kpb := newKPB(b, id, fmt.Sprintf("member-%d", leaf))
+		if leaf&(leaf-1) == 0 {
+			bundles[leaf] = kpb
+		}
+		kps = append(kps, kpb.Bytes())
 	}
 	res, err := alice.Add(kps, WithPath())
 	if err != nil {
@@ -47,15 +55,34 @@ func fixture(b *testing.B, n int) *benchFixture {
 	if _, err := alice.MergePendingCommit(); err != nil {
 		b.Fatal(err)
 	}
-	bob, err := Join(res.Welcome, bobKP)
-	if err != nil {
-		b.Fatal(err)
+	members := map[int]*Group{0: alice}
+	for leaf, kpb := range bundles {
+		if members[leaf], err = Join(res.Welcome, kpb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for leaf := n / 2; leaf >= 1; leaf /= 2 {
+		res, err := members[leaf].Update()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for other, g := range members {
+			if other == leaf {
+				continue
+			}
+			if _, err := g.ProcessMessage(res.Commit); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := members[leaf].MergePendingCommit(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	f := &benchFixture{kpb: newKPB(b, id, "new")}
-	if f.alice, err = alice.MarshalState(); err != nil {
+	if f.alice, err = members[0].MarshalState(); err != nil {
 		b.Fatal(err)
 	}
-	if f.bob, err = bob.MarshalState(); err != nil {
+	if f.bob, err = members[1].MarshalState(); err != nil {
 		b.Fatal(err)
 	}
 	fixtures[n] = f
