@@ -264,6 +264,7 @@ func goJoin(t *testing.T, name string, welcome []byte, kpb *mls.KeyPackageBundle
 func forSuites(t *testing.T, f func(t *testing.T, d *Driver, s suite.ID)) {
 	for _, s := range suites {
 		t.Run(fmt.Sprintf("suite%d", s), func(t *testing.T) {
+			t.Parallel() // each suite has its own driver process and Go state
 			f(t, startDriver(t), s)
 		})
 	}
