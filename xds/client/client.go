@@ -219,6 +219,10 @@ func (c *Client) Run(ctx context.Context) error {
 		grpc.WithReadBufferSize(8 << 10),
 		grpc.WithWriteBufferSize(8 << 10),
 		grpc.WithSharedWriteBuffer(true),
+		// Static flow-control windows: no BDP pings (one extra frame each
+		// way per response otherwise); responses are small.
+		grpc.WithInitialWindowSize(1<<20),
+		grpc.WithInitialConnWindowSize(1<<20),
 		// gRPC's own reconnect backoff follows ours (its default starts at 1s).
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: c.cfg.BackoffInitial, Multiplier: 2, Jitter: 0.2, MaxDelay: c.cfg.BackoffMax},
