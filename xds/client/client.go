@@ -221,8 +221,8 @@ func (c *Client) Run(ctx context.Context) error {
 		grpc.WithSharedWriteBuffer(true),
 		// Static flow-control windows: no BDP pings (one extra frame each
 		// way per response otherwise); responses are small.
-		grpc.WithInitialWindowSize(1<<20),
-		grpc.WithInitialConnWindowSize(1<<20),
+		grpc.WithInitialWindowSize(1 << 20),
+		grpc.WithInitialConnWindowSize(1 << 20),
 		// gRPC's own reconnect backoff follows ours (its default starts at 1s).
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: c.cfg.BackoffInitial, Multiplier: 2, Jitter: 0.2, MaxDelay: c.cfg.BackoffMax},
