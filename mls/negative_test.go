@@ -292,3 +292,49 @@ func mustSuite(t testing.TB, id suite.ID) *suite.Suite {
 	}
 	return s
 }
+
+func TestNegativePathRequired(t *testing.T) {
+	alice, err := NewGroup(1, BasicCredential([]byte("alice")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobKP, carolKP := newKPB(t, 1, "bob"), newKPB(t, 1, "carol")
+	res, err := alice.Add([][]byte{bobKP.Bytes(), carolKP.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.MergePendingCommit()
+	bob, err := Join(res.Welcome, bobKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*wire.Commit{
+		"remove without path": {Proposals: []wire.ProposalOrRef{{Proposal: RemoveProposal(2)}}},
+		"empty without path":  {},
+		"gce without path":    {Proposals: []wire.ProposalOrRef{{Proposal: GroupContextExtensionsProposal()}}},
+	} {
+		cfg := alice.cfg
+		ac, err := alice.frame(&cfg, wire.ContentTypeCommit, nil, nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac.Auth.ConfirmationTag = make([]byte, alice.s.Nh())
+		msg, err := alice.protect(&cfg, ac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = bob.ProcessMessage(msg)
+		if !errors.Is(err, ErrInvalidCommit) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// An add needs no path; a wrong confirmation tag is then the failure.
+	dave := newKPB(t, 1, "dave")
+	add, _ := AddProposal(dave.Bytes())
+	cfg := alice.cfg
+	ac, _ := alice.frame(&cfg, wire.ContentTypeCommit, nil, nil, &wire.Commit{Proposals: []wire.ProposalOrRef{{Proposal: add}}})
+	ac.Auth.ConfirmationTag = make([]byte, alice.s.Nh())
+	msg, _ := alice.protect(&cfg, ac)
+	_, err = bob.ProcessMessage(msg)
+	expectErr(t, err, ErrBadConfirmationTag)
+}
