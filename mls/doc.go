@@ -1,20 +1,47 @@
 // Package mls is the group layer of the Messaging Layer Security protocol
 // (RFC 9420) and the library's public API.
 //
-// A client creates a KeyPackageBundle (GenerateKeyPackage), publishes its
-// KeyPackage, and is added to a group by a member's Commit plus Welcome
-// (Join), or joins on its own from a GroupInfo with an external Commit
-// (JoinExternal). A Group then encrypts and decrypts application data,
-// sends and receives proposals and commits (ProcessMessage), exports
-// secrets (Export) and can be persisted with MarshalState/UnmarshalState.
+// # Joining and leaving
 //
-// Messages cross the API as encoded MLSMessage bytes. Every incoming
-// message is checked as RFC 9420 requires: group id, epoch, membership tag
-// (constant time), signature, AEAD, generation reuse, proposal list rules,
-// path rules, parent hashes, leaf node validation and the confirmation tag.
-// Failures wrap one of the exported sentinel errors (ErrBadSignature,
-// ErrBadMembershipTag, ErrWrongEpoch, ...), compare them with errors.Is.
+// A client creates a KeyPackageBundle (GenerateKeyPackage), publishes its
+// KeyPackage (KeyPackageBundle.Bytes) and keeps the private keys
+// (KeyPackageBundle.MarshalBinary). A member adds it with a commit
+// (Group.Add, or Group.ProposeAdd and a later Group.Commit) whose Welcome
+// the new member passes to Join. A client can also join on its own from a
+// GroupInfo (Group.GroupInfo) with an external commit (JoinExternal). A
+// group is created with NewGroup.
+//
+// # Epochs
+//
+// Commits (Group.Commit, Add, Remove, Update) are staged: the committer
+// sends CommitResult.Commit to the group and calls MergePendingCommit once
+// the delivery service accepted it (or ClearPendingCommit). Other members
+// apply it with ProcessMessage. Proposals (Group.Propose, ProposeAdd,
+// ProposeRemove, ProposeUpdate, ...) are cached by reference by everyone
+// and included in the next commit. External parties send proposals with
+// ExternalProposal (signers listed in the external_senders extension) or
+// NewMemberProposal.
+//
+// # Messages
+//
+// Messages cross the API as encoded MLSMessage bytes. Application data is
+// always a PrivateMessage (Group.Encrypt); handshake messages are
+// PublicMessage unless WithHandshakeEncryption is set. ProcessMessage
+// checks everything RFC 9420 requires: group id, epoch, membership tag
+// (constant time), signature, AEAD, key generation reuse, proposal list
+// rules, path rules, parent hashes, leaf node validation and the
+// confirmation tag. Failures wrap one of the exported sentinel errors
+// (ErrBadSignature, ErrBadMembershipTag, ErrWrongEpoch, ...); compare them
+// with errors.Is. Application messages of the previous epoch are still
+// accepted after a commit.
+//
+// # Secrets and state
+//
+// Group.Export is the MLS exporter and Group.EpochAuthenticator the value
+// members compare to detect forks. Group.MarshalState and UnmarshalState
+// persist a group, private keys included: encrypt the state at rest.
 //
 // A Group is not safe for concurrent use; callers serialise access.
-// Suites 1, 2, 3, 5 and 7 are supported (see package suite).
+// Suites 1, 2, 3, 5 and 7 are supported; 4 and 6 (X448/Ed448) give
+// ErrUnsupported (see package suite).
 package mls

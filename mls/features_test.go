@@ -363,3 +363,25 @@ func TestRatchetWindow(t *testing.T) {
 		t.Fatal("leaf outside tree", err)
 	}
 }
+
+func TestUnsupportedSuites(t *testing.T) {
+	for _, id := range []suite.ID{4, 6, 0x1234} {
+		_, err := NewGroup(id, BasicCredential([]byte("x")))
+		expectErr(t, err, ErrUnsupported, suite.ErrUnsupported)
+		_, err = GenerateKeyPackage(id, BasicCredential([]byte("x")))
+		expectErr(t, err, ErrUnsupported)
+	}
+	alice, _ := twoMembers(t)
+	if _, err := alice.Export("x", nil, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("export length 0: %v", err)
+	}
+	if _, err := alice.Remove([]uint32{99}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("remove of a missing leaf: %v", err)
+	}
+	if _, err := AddProposal([]byte("junk")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("junk key package: %v", err)
+	}
+	if _, err := Join([]byte("junk"), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("join without bundle: %v", err)
+	}
+}
