@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/xds"
 )
 
 // Option configures a Client.
@@ -178,6 +179,12 @@ func (c *Client) TopicRemoved(topic string) {
 }
 
 func (c *Client) topicChange(topic string, op agpv1.SubscriptionChange_Op) {
+	if err := xds.ValidateTopic(topic); err != nil {
+		// The control plane would refuse the whole mirror stream for it.
+		c.metrics.droppedTopics.Inc()
+		c.log.Warn("topic not mirrored", "err", err)
+		return
+	}
 	c.mmu.Lock()
 	if op == agpv1.SubscriptionChange_OP_ADD {
 		c.topics[topic] = struct{}{}

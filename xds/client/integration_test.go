@@ -1,6 +1,8 @@
 package client_test
 
 import (
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +83,16 @@ func TestSubscriptionBecomesRouteAndUnsubscribeWithdraws(t *testing.T) {
 	xdstest.Eventually(t, wait, "route withdrawn at both clients", func() bool {
 		return b.Endpoints(topic) == nil && c.Endpoints(topic) == nil
 	})
+	// A topic the control plane would refuse is not mirrored (and does not
+	// break the node's mirror stream).
+	a.TopicAdded("bad topic")
+	a.TopicAdded("acme/prod/after-bad")
+	xdstest.Eventually(t, wait, "mirror still works after a bad topic", func() bool { return len(c.Endpoints("acme/prod/after-bad")) == 1 })
+	rec := httptest.NewRecorder()
+	c.DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/routes", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `"acme/prod/after-bad"`) || !strings.Contains(body, `"STATUS_ACTIVE"`) || !strings.Contains(body, `"ads_connected": true`) {
+		t.Fatalf("debug handler output:\n%s", body)
+	}
 	st := a.Status()
 	if !st.MirrorConnected || st.MirrorAckedSequence < 3 {
 		t.Fatalf("mirror status %+v: want connected with acked sequence >= 3", st)

@@ -8,6 +8,8 @@ type clientMetrics struct {
 	updates    prometheus.Counter
 	nacks      prometheus.Counter
 	routes     prometheus.Gauge
+
+	droppedTopics prometheus.Counter
 }
 
 func newClientMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
@@ -17,8 +19,10 @@ func newClientMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
 		updates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "agw_xds_client_updates_total", Help: "xDS responses ACKed."}),
 		nacks:      prometheus.NewCounter(prometheus.CounterOpts{Name: "agw_xds_client_nacks_total", Help: "xDS responses NACKed."}),
 		routes:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "agw_xds_client_routes", Help: "Topics with a route held."}),
+
+		droppedTopics: prometheus.NewCounter(prometheus.CounterOpts{Name: "agw_xds_client_topics_not_mirrored_total", Help: "Local subscription changes not mirrored because the topic is not a valid xDS resource name."}),
 	}
-	for _, col := range []prometheus.Collector{m.connected, m.reconnects, m.updates, m.nacks, m.routes} {
+	for _, col := range []prometheus.Collector{m.connected, m.reconnects, m.updates, m.nacks, m.routes, m.droppedTopics} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
