@@ -37,6 +37,9 @@ func TestExternalSenderProposals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg.deliver("", msg, KindProposal)
+	if n := tg.members["bob"].PendingProposals(); n != 1 {
+		t.Fatalf("%d pending proposals", n)
+	}
 	res, err = tg.members["bob"].Commit(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -324,3 +324,8 @@ func (g *Group) memberKey(l uint32) ([]byte, error) {
 	}
 	return leaf.SignatureKey, nil
 }
+
+// PendingProposals returns how many proposals of the current epoch are
+// cached for the next commit. A member that holds proposals must commit
+// before it sends application data (Encrypt refuses until then).
+func (g *Group) PendingProposals() int { return len(g.proposals) }
