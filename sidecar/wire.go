@@ -108,9 +108,9 @@ func splitMessage(b []byte) (*agpv1.Header, [][]byte, error) {
 			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, hdr); err != nil {
 				return nil, nil, fmt.Errorf("%w: header: %v", errMalformed, err)
 			}
-		case num == 1:
-			return nil, nil, fmt.Errorf("%w: header has wire type %d", errMalformed, typ)
 		default:
+			// Other fields, and a field 1 of another wire type (an unknown
+			// field to protobuf), travel unchanged.
 			// Keep adjacent fields in one segment.
 			if k := len(rest); k > 0 && sameBacking(rest[k-1], field) {
 				rest[k-1] = rest[k-1][:len(rest[k-1])+len(field)]
