@@ -4,11 +4,20 @@
 // commands on stdin and answers on stdout. MLS messages cross the pipe in
 // their RFC 9420 wire encoding (MLSMessage), hex-encoded.
 //
-// The tests (interop_test.go) run four scenarios for cipher suites 1, 2 and
-// 3: a Go-created group joined by a ts-mls member, the reverse, a mixed
-// group of four with adds, updates, removals and commits from both sides,
-// and external joins. RunComparison times the same group operations in both
-// implementations and prints them side by side.
+// The tests run, for cipher suites 1, 2 and 3: a Go-created group joined by
+// a ts-mls member and the reverse (interop_test.go); a mixed group of four
+// with adds, updates, removals and commits from both sides as PublicMessage
+// and PrivateMessage; external joins in both directions; commit variants
+// and application-message edge cases (extras_test.go); and a seeded random
+// soak of a mixed group (soak_test.go, MLSINTEROP_SEED/MLSINTEROP_STEPS pick
+// other runs). deviations_test.go pins two places where ts-mls 1.6.4
+// departs from RFC 9420 and which driver.mjs works around.
 //
-// The Node.js packages live in test/node_modules (make test-deps).
+// Compare and RunComparison time the same group operations in both
+// implementations and print them side by side:
+//
+//	go test ./test/mlsinterop -run XXX -bench Comparison -benchtime 1x
+//
+// The Node.js packages live in test/node_modules (make test-deps); without
+// node or ts-mls the tests fail and say so.
 package mlsinterop
