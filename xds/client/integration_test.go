@@ -25,8 +25,9 @@ func hasEndpoint(eps []*agpv1.RouteEndpoint, node string, st agpv1.RouteEndpoint
 
 // removals records the resources a client was told to remove.
 type removals struct {
-	mu  sync.Mutex
-	set map[string]int
+	mu      sync.Mutex
+	set     map[string]int
+	updated map[string]int
 }
 
 func (r *removals) hook(u client.Update) {
@@ -34,10 +35,20 @@ func (r *removals) hook(u client.Update) {
 	defer r.mu.Unlock()
 	if r.set == nil {
 		r.set = map[string]int{}
+		r.updated = map[string]int{}
+	}
+	for n := range u.Updated {
+		r.updated[n]++
 	}
 	for _, n := range u.Removed {
 		r.set[n]++
 	}
+}
+
+func (r *removals) updates(n string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.updated[n]
 }
 
 func (r *removals) count(n string) int {
@@ -171,6 +182,7 @@ func TestControlPlaneRestartKeepsRoutesThenReconverges(t *testing.T) {
 	b.Watch(topic)
 	xdstest.Eventually(t, wait, "route active", func() bool { return hasEndpoint(b.Endpoints(topic), "node-a", agpv1.RouteEndpoint_STATUS_ACTIVE) })
 
+	updatesBefore := rm.updates(topic)
 	if err := cp1.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +210,11 @@ func TestControlPlaneRestartKeepsRoutesThenReconverges(t *testing.T) {
 	}
 	if n := rm.count(topic); n != 0 {
 		t.Fatalf("route was removed %d times across the restart", n)
+	}
+	// The client resubscribed with the version it held
+	// (initial_resource_versions), so the unchanged route was not resent.
+	if n := rm.updates(topic); n != updatesBefore {
+		t.Fatalf("unchanged route resent after reconnect: %d updates, %d before", n, updatesBefore)
 	}
 	// And changes flow again.
 	a.TopicRemoved(topic)

@@ -228,3 +228,29 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestMirrorTopicLimit(t *testing.T) {
+	cfg := xdstest.Config()
+	cfg.MaxTopicsPerNode = 2
+	cp := xdstest.StartControlPlane(t, cfg)
+	st := openMirror(t, dial(t, cp.Addr))
+	if _, err := exchange(t, st, &agpv1.MirrorRequest{NodeId: "node-a", PeerAddress: "127.0.0.1:1", Sequence: 1, Full: true, Changes: add("t/a", "t/b")}); err != nil {
+		t.Fatal(err)
+	}
+	// Re-adding a held topic is fine; a third one is not.
+	if _, err := exchange(t, st, &agpv1.MirrorRequest{Sequence: 2, Changes: add("t/a")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := exchange(t, st, &agpv1.MirrorRequest{Sequence: 3, Changes: add("t/c")})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "AGW_CP_MAX_TOPICS_PER_NODE") {
+		t.Fatalf("got %v, want ResourceExhausted naming the setting", err)
+	}
+	if route(t, cp, "t/a") == nil || route(t, cp, "t/c") != nil {
+		t.Fatal("index changed by a refused message")
+	}
+	// A full table over the limit is refused at once.
+	_, err = exchange(t, openMirror(t, dial(t, cp.Addr)), &agpv1.MirrorRequest{NodeId: "node-b", PeerAddress: "127.0.0.1:2", Sequence: 1, Full: true, Changes: add("t/a", "t/b", "t/c")})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("full table over the limit: %v", err)
+	}
+}
