@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image runs every agw subcommand: its entrypoint is the agw binary, so
 # the container's args pick the subcommand (sidecar, control-plane, inject,
 # pub, sub, ...). Build with `make image` (docker build -t agw:dev .).
@@ -8,7 +6,9 @@
 # in one step from the proxy the Go image is configured with (its "direct"
 # VCS fallback removed, so a module the proxy lacks fails the build), the Go
 # toolchain is the image's own (GOTOOLCHAIN=local), and the compile step runs
-# with GOPROXY=off.
+# with GOPROXY=off. No "# syntax=" line: that would pull a frontend image;
+# BuildKit's built-in frontend handles RUN --mount. The only image pulled is
+# the golang builder; the runtime stage is scratch.
 
 ARG GO_VERSION=1.26
 

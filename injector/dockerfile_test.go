@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,9 @@ func parseDockerfile(src string) []instruction {
 func checkDockerfile(src string) []string {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if regexp.MustCompile(`(?mi)^#\s*syntax\s*=`).MatchString(src) {
+		bad("a # syntax= directive pulls a frontend image: the build may download modules only")
+	}
 	ins := parseDockerfile(src)
 	type stage struct {
 		from, name string
@@ -176,11 +180,12 @@ func TestDockerfile(t *testing.T) {
 }
 
 func TestDockerfileCheckerCatches(t *testing.T) {
-	bad := `FROM golang:1.26
+	bad := `# syntax=docker/dockerfile:1
+FROM golang:1.26
 RUN apt-get install -y foo && go build -o /agw .
 ENTRYPOINT /agw
 `
-	if got := checkDockerfile(bad); len(got) != 1 || !strings.Contains(got[0], "multi-stage") {
+	if got := checkDockerfile(bad); len(got) != 2 || !strings.Contains(got[0], "syntax") || !strings.Contains(got[1], "multi-stage") {
 		t.Errorf("single stage: %q", got)
 	}
 	bad = `FROM golang:1.26 AS build
