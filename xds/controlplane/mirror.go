@@ -24,8 +24,6 @@ type lease struct {
 	timer   *time.Timer // grace timer while inactive
 }
 
-var leaseGen uint64 // guarded by indexMu
-
 // Mirror implements agpv1.RegistryServer: one stream per node, its lease.
 func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agpv1.MirrorResponse]) error {
 	ctx := stream.Context()
@@ -154,8 +152,8 @@ func (s *Server) acquire(ctx context.Context, nodeID, addr string, full []*agpv1
 		l = &lease{nodeID: nodeID}
 		s.leases[nodeID] = l
 	}
-	leaseGen++
-	l.gen = leaseGen
+	s.leaseGen++
+	l.gen = s.leaseGen
 	l.active = true
 	l.address = addr
 	l.since = time.Now()

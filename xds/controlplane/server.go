@@ -75,8 +75,9 @@ type Server struct {
 
 	// indexMu serialises lease changes, store mutations and cache updates,
 	// so that the cache always reflects the store in order.
-	indexMu sync.Mutex
-	leases  map[string]*lease
+	indexMu  sync.Mutex
+	leases   map[string]*lease
+	leaseGen uint64
 
 	changesMu sync.Mutex
 	changes   map[string]changeRecord // topic -> latest change, for convergence
