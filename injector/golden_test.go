@@ -281,3 +281,19 @@ func rewrapReview(t testing.TB, pod []byte) []byte {
 	}
 	return b
 }
+
+func BenchmarkReview(b *testing.B) {
+	cfg := DefaultConfig()
+	body, err := os.ReadFile("testdata/requests/pod-annotation-overrides.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		res, err := cfg.review(body, false)
+		if err != nil || res.verdict != verdictInjected {
+			b.Fatal(err, res.verdict)
+		}
+	}
+}

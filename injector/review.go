@@ -32,6 +32,8 @@ type reviewed struct {
 	review  *admissionv1.AdmissionReview
 	verdict verdict
 	detail  string // reason for skipped, ignored or denied
+	// namespace and pod name for the log (generateName + "*" on create).
+	namespace, pod string
 }
 
 // review answers the AdmissionReview in body. namespaceOptIn says that the
@@ -53,8 +55,10 @@ func (c *Config) review(body []byte, namespaceOptIn bool) (reviewed, error) {
 	}
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	out := reviewed{
-		review:  &admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp},
-		verdict: verdictSkipped,
+		review:    &admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp},
+		verdict:   verdictSkipped,
+		namespace: req.Namespace,
+		pod:       req.Name,
 	}
 	if req.Resource != podsResource || req.SubResource != "" || req.Operation != admissionv1.Create {
 		out.verdict = verdictIgnored
@@ -64,6 +68,12 @@ func (c *Config) review(body []byte, namespaceOptIn bool) (reviewed, error) {
 	}
 	pod, err := decodePod(req.Object.Raw)
 	if err == nil {
+		if out.pod == "" {
+			out.pod = pod.Name
+		}
+		if out.pod == "" {
+			out.pod = pod.GenerateName + "*"
+		}
 		var o outcome
 		o, err = c.mutate(pod, namespaceOptIn)
 		if err == nil {

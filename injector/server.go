@@ -256,7 +256,7 @@ func (s *Server) admit(namespaceOptIn bool) http.Handler {
 			return
 		}
 		s.reviews.WithLabelValues(string(res.verdict)).Inc()
-		s.logReview(body, res)
+		s.logReview(res)
 		out, err := json.Marshal(res.review)
 		if err != nil {
 			http.Error(w, "encoding the response failed", http.StatusInternalServerError)
@@ -267,7 +267,7 @@ func (s *Server) admit(namespaceOptIn bool) http.Handler {
 	})
 }
 
-func (s *Server) logReview(body []byte, res reviewed) {
+func (s *Server) logReview(res reviewed) {
 	level := slog.LevelDebug
 	switch res.verdict {
 	case verdictInjected, verdictDenied:
@@ -275,27 +275,7 @@ func (s *Server) logReview(body []byte, res reviewed) {
 	case verdictIgnored:
 		level = slog.LevelWarn
 	}
-	if !s.log.Enabled(context.Background(), level) {
-		return
-	}
-	// Names only: the request's object is the pod, not logged.
-	var meta struct {
-		Request struct {
-			UID       string `json:"uid"`
-			Namespace string `json:"namespace"`
-			Name      string `json:"name"`
-			Object    struct {
-				Metadata struct {
-					GenerateName string `json:"generateName"`
-				} `json:"metadata"`
-			} `json:"object"`
-		} `json:"request"`
-	}
-	_ = json.Unmarshal(body, &meta)
-	name := meta.Request.Name
-	if name == "" {
-		name = meta.Request.Object.Metadata.GenerateName + "*"
-	}
+	// Names only: the pod itself (its env, its annotations) is not logged.
 	s.log.Log(context.Background(), level, "admission review", "verdict", string(res.verdict),
-		"uid", meta.Request.UID, "namespace", meta.Request.Namespace, "pod", name, "detail", res.detail)
+		"uid", string(res.review.Response.UID), "namespace", res.namespace, "pod", truncate(res.pod), "detail", res.detail)
 }
