@@ -5,6 +5,7 @@ package xdstest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,20 +34,19 @@ type ControlPlane struct {
 	AdminURL string
 	cancel   context.CancelFunc
 	errc     chan error
+	stopOnce sync.Once
+	stopErr  error
 }
 
-// Stop stops the control plane and waits for it (idempotent).
+// Stop stops the control plane, waits for it and returns what Run returned
+// (idempotent).
 func (cp *ControlPlane) Stop() error {
-	cp.cancel()
-	_ = cp.Server.Close()
-	select {
-	case err, ok := <-cp.errc:
-		if ok {
-			return err
-		}
-	default:
-	}
-	return nil
+	cp.stopOnce.Do(func() {
+		cp.cancel()
+		_ = cp.Server.Close()
+		cp.stopErr = <-cp.errc
+	})
+	return cp.stopErr
 }
 
 // StartControlPlane starts a control plane with cfg (use Config() and adjust)
