@@ -91,3 +91,19 @@ func (c *Counter) Report(t testing.TB) {
 	t.Log(msg)
 	fmt.Println("mls vectors:", msg)
 }
+
+// ShortReason is the skip reason of entries left out in -short mode.
+const ShortReason = "-short: only suite 1 here; the full run without -race covers every suite"
+
+// SkipInShort reports whether an entry of the given cipher suite is left
+// out because the tests run with -short (make test runs the MLS vectors
+// once in full without -race, and again under -race with -short for
+// suite 1 only, since the race detector slows the crypto tenfold). A
+// skipped entry is counted with ShortReason.
+func (c *Counter) SkipInShort(suite uint16) bool {
+	if testing.Short() && suite != 1 {
+		c.Skip(ShortReason)
+		return true
+	}
+	return false
+}
