@@ -26,6 +26,7 @@ func FuzzReview(f *testing.F) {
 	}
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"metadata":{},"spec":{"containers":[{"name":"a"}]}}}}`), true)
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"metadata":{"annotations":{"agw.io/sidecar-cpu-limit":"1e400"}},"spec":{"containers":[{"name":"a"}]}}}}`), true)
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"metadata":{},"Metadata":{"annotations":{"x":"y"}},"spec":{"containers":[{"name":"a"}],"Volumes":[{"name":"v"}]}}}}`), true)
 	f.Add([]byte(`null`), false)
 	cfg := DefaultConfig()
 	f.Fuzz(func(t *testing.T, body []byte, nsOpt bool) {

@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "sigs.k8s.io/json"
 )
 
 // verdict is what became of one review (the metric label).
@@ -40,7 +41,7 @@ type reviewed struct {
 // webhook was called for a namespace that asked for injection.
 func (c *Config) review(body []byte, namespaceOptIn bool) (reviewed, error) {
 	var in admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &in); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil {
 		return reviewed{}, fmt.Errorf("%w: %w", errBadReview, err)
 	}
 	if in.APIVersion != admissionv1.SchemeGroupVersion.String() || in.Kind != "AdmissionReview" {
@@ -103,7 +104,8 @@ func (c *Config) review(body []byte, namespaceOptIn bool) (reviewed, error) {
 }
 
 // decodePod decodes the request's object, which must be a JSON object with
-// metadata and spec.
+// metadata and spec. Keys match case-sensitively, as in the API server, so
+// the patch's paths name the members that the decoded fields came from.
 func decodePod(raw []byte) (*corev1.Pod, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -120,7 +122,7 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 		}
 	}
 	var pod corev1.Pod
-	if err := json.Unmarshal(raw, &pod); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &pod); err != nil {
 		return nil, deny("the pod does not decode: %v", err)
 	}
 	if pod.Kind != "" && pod.Kind != "Pod" {
