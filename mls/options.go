@@ -23,6 +23,7 @@ type config struct {
 	now               func() time.Time
 	lifetime          time.Duration
 	psks              map[string][]byte
+	priorGroups       []*Group
 	ratchetTree       []byte
 	noTreeExtension   bool
 	encryptHandshake  bool
@@ -164,3 +165,15 @@ func WithPath() Option { return func(c *config) { c.forcePath = true } }
 // WithResync makes JoinExternal remove the joiner's old appearance: the
 // leaf whose signature key equals the joiner's (RFC 9420 §12.4.3.2).
 func WithResync() Option { return func(c *config) { c.resync = true } }
+
+// WithResumptionPSKFrom lets Join (and the new group) use the resumption
+// secrets of a group this client is or was a member of: needed to join a
+// group made by Branch or ReInitGroup, whose Welcome names a resumption
+// PSK of the prior group.
+func WithResumptionPSKFrom(g *Group) Option {
+	return func(c *config) {
+		if g != nil {
+			c.priorGroups = append(c.priorGroups, g)
+		}
+	}
+}

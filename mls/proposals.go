@@ -103,6 +103,10 @@ func (g *Group) checkProposal(sender wire.Sender, p *wire.Proposal) error {
 		switch {
 		case id.PSKType == wire.PSKTypeExternal:
 		case id.PSKType == wire.PSKTypeResumption && id.Usage == wire.ResumptionPSKUsageApplication:
+		case id.PSKType == wire.PSKTypeResumption && g.ctx.Epoch == 0 &&
+			(id.Usage == wire.ResumptionPSKUsageBranch || id.Usage == wire.ResumptionPSKUsageReInit):
+			// The first commit of a group made by Branch or ReInitGroup
+			// (§11.2, §11.3).
 		default:
 			return fmt.Errorf("%w: psk proposal of type %v usage %v", ErrInvalidProposal, id.PSKType, id.Usage)
 		}

@@ -51,8 +51,33 @@ func resolvePSKs(s *suite.Suite, cfg *config, ids []wire.PreSharedKeyID, resumpt
 
 // groupResumption looks up resumption secrets of g's own past epochs.
 func (g *Group) groupResumption(groupID []byte, epoch uint64) ([]byte, bool) {
-	if string(groupID) != string(g.ctx.GroupID) {
+	if g.ctx.GroupID != nil && string(groupID) == string(g.ctx.GroupID) {
+		return g.resumptionPSK(epoch)
+	}
+	return priorResumption(&g.cfg)(groupID, epoch)
+}
+
+// priorResumption looks up resumption secrets in the groups given with
+// WithResumptionPSKFrom.
+func priorResumption(cfg *config) resumptionLookup {
+	return func(groupID []byte, epoch uint64) ([]byte, bool) {
+		for _, p := range cfg.priorGroups {
+			if string(p.ctx.GroupID) == string(groupID) {
+				if sec, ok := p.resumptionPSK(epoch); ok {
+					return sec, true
+				}
+			}
+		}
 		return nil, false
 	}
-	return g.resumptionPSK(epoch)
+}
+
+// priorGroup returns the prior group with the given id.
+func priorGroup(cfg *config, groupID []byte) *Group {
+	for _, p := range cfg.priorGroups {
+		if string(p.ctx.GroupID) == string(groupID) {
+			return p
+		}
+	}
+	return nil
 }

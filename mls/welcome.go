@@ -74,10 +74,8 @@ func join(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*Group, error) {
 	if !s.VerifyMAC(sec.confirmation, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
 		return nil, fmt.Errorf("%w: group info", ErrBadConfirmationTag)
 	}
-	for _, p := range gs.PSKs {
-		if p.PSKType == wire.PSKTypeResumption && p.Usage != wire.ResumptionPSKUsageApplication && gi.GroupContext.Epoch != 1 {
-			return nil, fmt.Errorf("%w: reinit/branch welcome for epoch %d", ErrInvalidWelcome, gi.GroupContext.Epoch)
-		}
+	if err := checkResumptionJoin(cfg, gs, gi); err != nil {
+		return nil, err
 	}
 	g, err := newGroupState(s, cfg, kpb.SignaturePriv)
 	if err != nil {
@@ -133,7 +131,7 @@ func openWelcome(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*suite.Su
 	if special > 1 {
 		return nil, nil, nil, nil, fmt.Errorf("%w: more than one reinit/branch PSK", ErrInvalidWelcome)
 	}
-	psk, err := resolvePSKs(s, cfg, gs.PSKs, nil)
+	psk, err := resolvePSKs(s, cfg, gs.PSKs, priorResumption(cfg))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -224,4 +222,43 @@ func checkGroupExtensions(exts []wire.Extension) error {
 		}
 	}
 	return nil
+}
+
+// checkResumptionJoin applies the §12.4.3.1 rules for a Welcome that names
+// a reinit or branch resumption PSK: the new group is in epoch 1 and, when
+// the prior group is known, its parameters match.
+func checkResumptionJoin(cfg *config, gs *wire.GroupSecrets, gi *wire.GroupInfo) error {
+	for _, p := range gs.PSKs {
+		if p.PSKType != wire.PSKTypeResumption || p.Usage == wire.ResumptionPSKUsageApplication {
+			continue
+		}
+		if gi.GroupContext.Epoch != 1 {
+			return fmt.Errorf("%w: reinit/branch welcome for epoch %d", ErrInvalidWelcome, gi.GroupContext.Epoch)
+		}
+		prior := priorGroup(cfg, p.PSKGroupID)
+		if prior == nil {
+			continue
+		}
+		ctx := &gi.GroupContext
+		switch p.Usage {
+		case wire.ResumptionPSKUsageBranch:
+			if ctx.Version != prior.ctx.Version || ctx.CipherSuite != prior.ctx.CipherSuite {
+				return fmt.Errorf("%w: branch changes the version or suite", ErrInvalidWelcome)
+			}
+		case wire.ResumptionPSKUsageReInit:
+			ri := prior.reinit
+			if ri == nil || p.PSKEpoch != prior.ctx.Epoch {
+				return fmt.Errorf("%w: prior group did not commit a ReInit", ErrInvalidWelcome)
+			}
+			if !bytes.Equal(ctx.GroupID, ri.GroupID) || ctx.Version != ri.Version || ctx.CipherSuite != ri.CipherSuite ||
+				!bytes.Equal(encodeExtensions(ctx.Extensions), encodeExtensions(ri.Extensions)) {
+				return fmt.Errorf("%w: group differs from the ReInit proposal", ErrInvalidWelcome)
+			}
+		}
+	}
+	return nil
+}
+
+func encodeExtensions(exts []wire.Extension) []byte {
+	return wire.Encode(&wire.GroupContextExtensions{Extensions: exts})
 }
