@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -112,7 +113,11 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{}),
 	}
 	if err := n.attach(p, l, hs, tlsSubject(ctx)); err != nil {
-		n.log.Warn("rejected peer link", "peer", hs.NodeId, "remote", remote, "err", err)
+		level := slog.LevelWarn
+		if rej, ok := err.(*linkRejectError); ok && !rej.duplicate {
+			level = slog.LevelDebug // both sides dialled; expected
+		}
+		n.log.Log(ctx, level, "rejected peer link", "peer", hs.NodeId, "remote", remote, "err", err)
 		return err
 	}
 	if err := stream.Send(&agpv1.PeerFrame{Kind: &agpv1.PeerFrame_Handshake{Handshake: n.handshake()}}); err != nil {
