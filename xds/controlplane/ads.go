@@ -41,6 +41,10 @@ func (a *adsServer) DeltaAggregatedResources(str discovery.AggregatedDiscoverySe
 	return a.delta.DeltaStreamHandler(str, resource.AnyType)
 }
 
+// maxSubscriptionsPerStream bounds what one client can make the control
+// plane track.
+const maxSubscriptionsPerStream = 100000
+
 // sent is one resource (or removal: version "") of a response.
 type sent struct {
 	name    string
@@ -112,7 +116,17 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 		return status.Errorf(codes.InvalidArgument, "type URL %q not served; agw serves %s", req.GetTypeUrl(), xds.TypeURL)
 	}
 	for _, n := range req.GetResourceNamesSubscribe() {
+		if n == xds.WildcardName {
+			st.subscribed[n] = struct{}{}
+			continue
+		}
+		if err := xds.ValidateTopic(n); err != nil {
+			return status.Errorf(codes.InvalidArgument, "resource_names_subscribe: %v", err)
+		}
 		st.subscribed[n] = struct{}{}
+	}
+	if len(st.subscribed) > maxSubscriptionsPerStream {
+		return status.Errorf(codes.ResourceExhausted, "more than %d subscribed resources on one stream; use a wildcard subscription", maxSubscriptionsPerStream)
 	}
 	for _, n := range req.GetResourceNamesUnsubscribe() {
 		delete(st.subscribed, n)

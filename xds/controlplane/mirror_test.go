@@ -196,6 +196,14 @@ func TestADSRefusesBadNodeIDAndSotW(t *testing.T) {
 	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("foreign type URL: got %v, want InvalidArgument", err)
 	}
+	st, err = ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: "node-a"}, TypeUrl: xds.TypeURL, ResourceNamesSubscribe: []string{"ok/topic", "bad topic"}})
+	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "resource_names_subscribe") {
+		t.Fatalf("bad resource name: got %v, want InvalidArgument", err)
+	}
 	sotw, err := ads.StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
