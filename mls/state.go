@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -215,6 +216,9 @@ func unmarshalState(state []byte) (*Group, error) {
 	g, err := newGroupState(s, &cfgCopy, sigPriv)
 	if err != nil {
 		return nil, err
+	}
+	if l := t.Leaf(leaf); l != nil && !bytes.Equal(l.SignatureKey, g.signer.PublicKey()) {
+		return nil, fmt.Errorf("signature key does not match the own leaf")
 	}
 	g.installEpoch(ctx, t, priv, sec, interim, confTag)
 	keys.s = s
