@@ -23,11 +23,13 @@ var goldenCases = []struct {
 	namespaceOpt bool
 	want         verdict
 	denyHas      []string // parts of the denial message
+	warnHas      string   // part of the one warning
 }{
 	{name: "namespace-plain", namespaceOpt: true, want: verdictInjected},
 	{name: "pod-annotation-overrides", want: verdictInjected},
 	{name: "pod-label-no-identity", want: verdictInjected},
 	{name: "pod-not-asking", want: verdictSkipped},
+	{name: "short-grace-period", namespaceOpt: true, want: verdictInjected, warnHas: "terminationGracePeriodSeconds 5"},
 	{name: "already-injected", namespaceOpt: true, want: verdictSkipped},
 	{name: "already-injected-by-hand", namespaceOpt: true, want: verdictSkipped},
 	{name: "opt-out-annotation", namespaceOpt: true, want: verdictSkipped},
@@ -104,6 +106,9 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("want an allowed JSONPatch response, got %+v", resp)
 				}
 				checkInjected(t, &cfg, in.Request.Object.Raw, resp.Patch)
+				if tc.warnHas == "" && len(resp.Warnings) > 0 || tc.warnHas != "" && (len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], tc.warnHas)) {
+					t.Errorf("warnings %q, want %q", resp.Warnings, tc.warnHas)
+				}
 			default:
 				if !resp.Allowed || len(resp.Patch) != 0 || resp.PatchType != nil || resp.Result != nil {
 					t.Fatalf("want allowed unchanged, got %+v", resp)

@@ -21,9 +21,16 @@ func deny(format string, a ...any) error {
 
 // outcome is what the injector decided for one pod.
 type outcome struct {
-	ops    []patchOp // the patch when injected
-	reason string    // why the pod was left alone (when ops is empty)
+	ops      []patchOp // the patch when injected
+	reason   string    // why the pod was left alone (when ops is empty)
+	warnings []string  // for the pod's author, with an injection
 }
+
+// minGraceSeconds is the terminationGracePeriodSeconds below which the
+// injector warns: the kubelet stops the agent first and the sidecar with
+// what remains of the grace period, and the sidecar drains for up to 10s
+// (AGW_SHUTDOWN_TIMEOUT).
+const minGraceSeconds = 15
 
 // mutate decides for pod and builds its patch. namespaceOptIn says that the
 // pod's namespace asked for injection. An error wraps errDenied.
@@ -75,7 +82,11 @@ func (c *Config) mutate(pod *corev1.Pod, namespaceOptIn bool) (outcome, error) {
 			ops = append(ops, patchOp{Op: "add", Path: "/spec/volumes/-", Value: *volume})
 		}
 	}
-	return outcome{ops: ops}, nil
+	var warnings []string
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil && *g < minGraceSeconds {
+		warnings = append(warnings, fmt.Sprintf("agw: terminationGracePeriodSeconds %d leaves the sidecar too little time to drain after the agent stops; use at least %d", *g, minGraceSeconds))
+	}
+	return outcome{ops: ops, warnings: warnings}, nil
 }
 
 // wantsSidecar reads the pod's agw.io/inject label and annotation.

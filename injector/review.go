@@ -87,7 +87,7 @@ func (c *Config) review(body []byte, namespaceOptIn bool) (reviewed, error) {
 				return reviewed{}, fmt.Errorf("encode patch: %w", merr)
 			}
 			pt := admissionv1.PatchTypeJSONPatch
-			resp.Patch, resp.PatchType = patch, &pt
+			resp.Patch, resp.PatchType, resp.Warnings = patch, &pt, o.warnings
 			out.verdict = verdictInjected
 			return out, nil
 		}
