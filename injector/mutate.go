@@ -107,7 +107,7 @@ func wantsSidecar(pod *corev1.Pod, namespaceOptIn bool) (bool, string, error) {
 	}
 	switch {
 	case hasLabel && hasAnn && fromLabel != fromAnn:
-		return false, "", deny("the pod's label %s=%q and annotation %s=%q disagree; keep one", KeyInject, label, KeyInject, ann)
+		return false, "", deny("the pod's label %s=%q and annotation %s=%q disagree; keep one", KeyInject, truncate(label), KeyInject, truncate(ann))
 	case hasAnn:
 		if !fromAnn {
 			return false, "the pod opts out", nil
