@@ -165,6 +165,9 @@ func checkInjected(t *testing.T, cfg *Config, raw, patch []byte) {
 	}
 	after := decodePodStrict(t, patched)
 	before := decodePodStrict(t, raw)
+	for _, p := range append(validateMeta(after.ObjectMeta), validatePodSpec(after.Spec)...) {
+		t.Errorf("patched pod: %s", p)
+	}
 
 	if len(after.Spec.InitContainers) != len(before.Spec.InitContainers)+1 {
 		t.Fatalf("init containers %d, want %d", len(after.Spec.InitContainers), len(before.Spec.InitContainers)+1)

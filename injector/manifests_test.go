@@ -244,6 +244,9 @@ func TestWorkloads(t *testing.T) {
 	}
 	for _, d := range deployments {
 		name := d.Namespace + "/" + d.Name
+		for _, p := range append(append(validateMeta(d.ObjectMeta), validateMeta(d.Spec.Template.ObjectMeta)...), validatePodSpec(d.Spec.Template.Spec)...) {
+			t.Errorf("%s: %s", name, p)
+		}
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 			t.Errorf("%s: selector %v does not match its template's labels %v (%v)", name, d.Spec.Selector, d.Spec.Template.Labels, err)
@@ -270,6 +273,15 @@ func TestWorkloads(t *testing.T) {
 				if p != nil && p.HTTPGet != nil && p.HTTPGet.Port.StrVal != "" && namedPort(c, p.HTTPGet.Port.StrVal) == 0 {
 					t.Errorf("%s/%s: probe port %q is not a container port", name, c.Name, p.HTTPGet.Port.StrVal)
 				}
+			}
+		}
+	}
+	// Every object's metadata is valid.
+	for _, m := range all {
+		if o, ok := m.obj.(metav1.Object); ok {
+			om := metav1.ObjectMeta{Name: o.GetName(), Labels: o.GetLabels(), Annotations: o.GetAnnotations()}
+			for _, p := range validateMeta(om) {
+				t.Errorf("%s: %s", m.file, p)
 			}
 		}
 	}
