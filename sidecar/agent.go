@@ -178,11 +178,13 @@ func (n *Node) offerAgent(c *agentConn, w *wmsg, t0 int64) bool {
 	if c.Status() == StatusDown {
 		return false
 	}
+	w.ref()
 	select {
 	case c.q <- outItem{w: w, t0: t0}:
 		return true
 	default:
 	}
+	w.unref()
 	c.drops.Add(1)
 	n.m.drop(DropSlowConsumer, 1)
 	if logEvery(&c.dropLog, t0, 5*time.Second) {
@@ -323,6 +325,7 @@ func (n *Node) publishParts(c *agentConn, id uint64, h *agpv1.Header, rest [][]b
 	c.countIn(w.size(), now)
 	n.m.msgsIn[KindAgent].Inc()
 	local, remote := n.forward(w, c, now)
+	w.unref()
 	n.m.pubOK.Inc()
 	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{
 		RequestId: id, MessageId: h.MessageId, LocalDeliveries: local, RemoteDeliveries: remote,

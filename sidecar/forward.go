@@ -149,6 +149,7 @@ func (n *Node) deliverLocal(w *wmsg, exclude *agentConn, fan uint32, t0 int64) u
 // enqueuePeer queues msg for peer p, waiting at most PeerQueueWait for room.
 func (n *Node) enqueuePeer(p *peer, w *wmsg, t0 int64) bool {
 	it := peerItem{w: w, t0: t0}
+	w.ref()
 	select {
 	case p.q <- it:
 		return true
@@ -164,6 +165,7 @@ func (n *Node) enqueuePeer(p *peer, w *wmsg, t0 int64) bool {
 		case <-n.ctx.Done():
 		}
 	}
+	w.unref()
 	p.drops.Add(1)
 	n.m.drop(DropPeerQueueFull, 1)
 	if logEvery(&p.dropLog, time.Now().UnixNano(), 5*time.Second) {
@@ -205,4 +207,5 @@ func (n *Node) handlePeerMessage(p *peer, mb []byte) {
 	if n.deliverLocal(w, nil, h.Fanout, now) == 0 {
 		n.m.drop(DropNoSubscribers, 1)
 	}
+	w.unref()
 }

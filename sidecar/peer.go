@@ -97,7 +97,8 @@ func (p *peer) address() string {
 
 func (p *peer) setAddress(a string) {
 	if a != "" && p.address() != a {
-		p.addr.Store(&a)
+		v := a // only this branch allocates
+		p.addr.Store(&v)
 		p.mu.Lock()
 		if p.direction != "inbound" || p.remote == "" {
 			p.remote = a

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"google.golang.org/grpc/encoding"
@@ -19,14 +20,48 @@ import (
 // the standard protobuf encoding, so agents and peers see ordinary messages.
 
 // wmsg is a message in wire form, read-only once built.
+//
+// A large body lives in a buffer from gRPC's buffer pool and is reference
+// counted: the builder holds one reference, every queued send one more, and
+// each send's reference passes to the mem.Buffer the codec hands to gRPC,
+// which releases it once the bytes are written. The last release returns
+// the buffer to the pool. A reference that is never released (a send that
+// fails early, a queue dropped at close) only means the garbage collector
+// frees the buffer instead; nothing reads a body after its last release.
 type wmsg struct {
 	hdr  *agpv1.Header
 	body []byte // encoding of the agpv1.Message
+	bufp *[]byte
+	refs atomic.Int32
 	dpre [2 + 2*binary10]byte
 	dn   uint8
 	ppre [1 + binary10]byte
 	pn   uint8
 }
+
+var bodyPool = mem.DefaultBufferPool()
+
+// ref takes a reference for a queued send.
+func (w *wmsg) ref() {
+	if w.bufp != nil {
+		w.refs.Add(1)
+	}
+}
+
+// unref releases a reference.
+func (w *wmsg) unref() {
+	if w.bufp != nil && w.refs.Add(-1) == 0 {
+		bodyPool.Put(w.bufp)
+	}
+}
+
+// Get and Put make w the mem.BufferPool of the buffers the codec wraps
+// around its body: gRPC's final Free calls Put, which releases one
+// reference.
+func (w *wmsg) Get(length int) *[]byte { return bodyPool.Get(length) }
+
+// Put releases the reference of one send.
+func (w *wmsg) Put(*[]byte) { w.unref() }
 
 const binary10 = 10 // max varint length
 
@@ -47,7 +82,14 @@ func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
 	for _, r := range rest {
 		n += len(r)
 	}
-	body := make([]byte, 0, n)
+	var bufp *[]byte
+	var body []byte
+	if !mem.IsBelowBufferPoolingThreshold(n) {
+		bufp = bodyPool.Get(n)
+		body = (*bufp)[:0]
+	} else {
+		body = make([]byte, 0, n)
+	}
 	body = protowire.AppendTag(body, 1, protowire.BytesType)
 	body = protowire.AppendVarint(body, uint64(hs))
 	body, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(body, hdr)
@@ -58,6 +100,10 @@ func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
 		body = append(body, r...)
 	}
 	w := &wmsg{hdr: hdr, body: body}
+	if bufp != nil && len(body) == len(*bufp) && cap(body) == cap(*bufp) && &body[0] == &(*bufp)[0] {
+		w.bufp = bufp
+		w.refs.Store(1)
+	}
 	// AgentResponse field 1 (delivery) { Delivery field 1 (message) { body } }
 	inner := 1 + protowire.SizeVarint(uint64(len(body))) + len(body)
 	d := protowire.AppendTag(w.dpre[:0], 1, protowire.BytesType)
@@ -212,9 +258,9 @@ func (wireCodec) Name() string { return grpcproto.Name }
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 	switch f := v.(type) {
 	case *deliveryFrame:
-		return mem.BufferSlice{mem.SliceBuffer(f.dpre[:f.dn]), mem.SliceBuffer(f.body)}, nil
+		return mem.BufferSlice{mem.SliceBuffer(f.dpre[:f.dn]), (*wmsg)(f).bodyBuffer()}, nil
 	case *peerMsgFrame:
-		return mem.BufferSlice{mem.SliceBuffer(f.ppre[:f.pn]), mem.SliceBuffer(f.body)}, nil
+		return mem.BufferSlice{mem.SliceBuffer(f.ppre[:f.pn]), (*wmsg)(f).bodyBuffer()}, nil
 	}
 	return protoCodec.Marshal(v)
 }
@@ -231,4 +277,13 @@ func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	}
 	return protoCodec.Unmarshal(data, v)
+}
+
+// bodyBuffer wraps the body for one send; for a pooled body the send's
+// reference passes to the returned buffer.
+func (w *wmsg) bodyBuffer() mem.Buffer {
+	if w.bufp == nil {
+		return mem.SliceBuffer(w.body)
+	}
+	return mem.NewBuffer(w.bufp, w)
 }
