@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 12m
 
-.PHONY: all build demo test test-go test-deps proto fuzz bench vet fmt clean
+.PHONY: all build demo test test-deps proto bench vet fmt clean image
 
 all: build
 
@@ -50,3 +50,10 @@ fmt:
 
 clean:
 	rm -rf bin
+
+IMAGE ?= agw:dev
+
+# The container image (needs a Docker engine; the build fetches only Go modules).
+image:
+	@command -v docker >/dev/null || { echo "make image needs a Docker engine (docker build)"; exit 1; }
+	docker build $(if $(GOPROXY),--build-arg GOPROXY=$(GOPROXY)) -t $(IMAGE) .
