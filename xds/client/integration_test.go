@@ -148,25 +148,34 @@ func TestReconnectWithinGracePeriodLosesNothing(t *testing.T) {
 	const topic = "acme/prod/sticky"
 	b.Watch(topic)
 
-	a1, err := client.New(xdstest.ClientConfig(cp.Addr, "node-a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a1.Run(t.Context()) }()
-	a1.TopicAdded(topic)
+	// node-a reaches the control plane through a proxy that the test cuts.
+	proxy := xdstest.StartProxy(t, cp.Addr)
+	a := xdstest.StartClient(t, xdstest.ClientConfig(proxy.Addr, "node-a"))
+	a.TopicAdded(topic)
 	xdstest.Eventually(t, wait, "route active", func() bool { return hasEndpoint(b.Endpoints(topic), "node-a", agpv1.RouteEndpoint_STATUS_ACTIVE) })
-	_ = a1.Close()
-	<-done
+	proxy.Cut()
 	xdstest.Eventually(t, wait, "pending withdrawal", func() bool {
 		return hasEndpoint(b.Endpoints(topic), "node-a", agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL)
 	})
-	// The same node comes back (a new process): it resends its full table.
-	a2 := xdstest.StartClient(t, xdstest.ClientConfig(cp.Addr, "node-a"))
-	a2.TopicAdded(topic)
+	// node-a reconnects by itself and resends its full table.
 	xdstest.Eventually(t, wait, "active again", func() bool { return hasEndpoint(b.Endpoints(topic), "node-a", agpv1.RouteEndpoint_STATUS_ACTIVE) })
+
+	// A new process for node-a (same table, set before it connects) within
+	// the grace period: nothing lost either.
+	proxy.Cut()
+	a2, err := client.New(xdstest.ClientConfig(cp.Addr, "node-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.TopicAdded(topic)
+	_ = a.Close()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a2.Run(t.Context()) }()
+	t.Cleanup(func() { _ = a2.Close(); <-done })
+	xdstest.Eventually(t, wait, "new process connected", func() bool { return a2.Status().MirrorConnected })
+	xdstest.Eventually(t, wait, "active", func() bool { return hasEndpoint(b.Endpoints(topic), "node-a", agpv1.RouteEndpoint_STATUS_ACTIVE) })
 	if n := rm.count(topic); n != 0 {
-		t.Fatalf("route was removed %d times during a reconnect within the grace period", n)
+		t.Fatalf("route was removed %d times during reconnects within the grace period", n)
 	}
 }
 
