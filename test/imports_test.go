@@ -31,7 +31,7 @@ var allowed = []struct {
 	{prefix: "injector", may: []string{"injector", "internal/"}},
 	{prefix: "interceptors", may: []string{"interceptors", "internal/"}},
 	{prefix: "xds", may: []string{"xds", "api/", "internal/"}},
-	{prefix: "sidecar", may: []string{"sidecar", "api/", "mls", "interceptors", "internal/"}},
+	{prefix: "sidecar", may: []string{"sidecar", "api/", "client", "mls", "interceptors", "internal/"}},
 	{prefix: "cmd/", may: []string{""}},
 	{prefix: "test", may: []string{""}},
 }
