@@ -32,4 +32,28 @@
 //     peer_queue_full). Either way the Ack counts only the targets that
 //     actually took the message. A peer that is down is not used; messages
 //     that only it could take are dropped (reason peer_down).
+//
+// Errors: a bad request gets an AgentResponse.Error with a google.rpc code
+// and the request's id (invalid name, missing header, unknown kind, hop
+// limit above 255 -> INVALID_ARGUMENT; message above MaxMessageBytes or too
+// many subscriptions -> RESOURCE_EXHAUSTED; shutting down -> UNAVAILABLE)
+// and the stream goes on. A frame larger than MaxMessageBytes plus 16 KiB
+// is refused by gRPC itself and ends that stream with RESOURCE_EXHAUSTED.
+// Subscribe and Unsubscribe are idempotent.
+//
+// Peer links: a link is one Peer.Link stream used in both directions,
+// opened by whichever side needs it first (static peers at start, nodes
+// named by routes on first use). The dialler sends a Handshake (node id,
+// protocol version 1, advertised address, max message bytes) and the other
+// side answers with its own. A version mismatch is refused with
+// FAILED_PRECONDITION; a second link from a node id that is already linked,
+// or a peer claiming this node's id, with ALREADY_EXISTS. When both sides
+// dial each other, the link dialled by the lower node id is kept. Lost links
+// are redialled with exponential backoff and jitter (ReconnectMin to
+// ReconnectMax); a shutting-down node sends Goodbye first.
+//
+// Data plane: messages travel in wire form. A message is parsed once on
+// arrival (header only, never the payload), encoded once, and the same
+// bytes are sent to every target wrapped in a Delivery or PeerFrame, so
+// multicast costs one encoding whatever the fanout.
 package sidecar
