@@ -87,7 +87,7 @@ type Client struct {
 	// ADS state.
 	mu        sync.Mutex
 	watched   map[string]struct{}
-	watchFast sync.Map // topic -> struct{}: lock-free "already watched"
+	watchSnap atomic.Pointer[map[string]struct{}] // immutable copy of watched, lock-free reads
 	resources map[string]*resourceState
 	subCh     chan struct{}
 
@@ -142,6 +142,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	empty := routeTable{}
 	c.routes.Store(&empty)
+	noWatch := map[string]struct{}{}
+	c.watchSnap.Store(&noWatch)
 	return c, nil
 }
 
@@ -157,13 +159,17 @@ func (c *Client) Endpoints(topic string) []*agpv1.RouteEndpoint {
 // Watch declares interest in topic's route (on-demand subscription). Cheap
 // and idempotent; a no-op in wildcard mode beyond bookkeeping.
 func (c *Client) Watch(topic string) {
-	if _, ok := c.watchFast.Load(topic); ok {
+	if _, ok := (*c.watchSnap.Load())[topic]; ok {
 		return
 	}
 	c.mu.Lock()
 	if _, ok := c.watched[topic]; !ok {
 		c.watched[topic] = struct{}{}
-		c.watchFast.Store(topic, struct{}{})
+		snap := make(map[string]struct{}, len(c.watched))
+		for t := range c.watched {
+			snap[t] = struct{}{}
+		}
+		c.watchSnap.Store(&snap)
 	}
 	c.mu.Unlock()
 	signal(c.subCh)
