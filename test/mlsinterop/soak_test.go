@@ -6,10 +6,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/agwproject/agw/mls"
 	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/wire"
 )
 
 // soakMember is a member of the random soak group.
@@ -61,23 +63,48 @@ func TestRandomMixedGroup(t *testing.T) {
 		epoch := uint64(0)
 
 		// newcomer returns a fresh KeyPackage and a function that joins the
-		// new member from a Welcome.
-		newcomer := func() ([]byte, func(welcome []byte) *soakMember) {
+		// new member from a Welcome whose tree is rt. It returns nil when a
+		// ts-mls joiner refuses a valid tree because of its unmerged_leaves
+		// deviation (unmerged_test.go); the leaf then stays unoccupied.
+		newcomer := func() ([]byte, func(welcome []byte, rt wire.RatchetTree) *soakMember) {
 			if rng.IntN(2) == 0 {
 				name := newName("g")
 				kpb := goKeyPackage(t, name, s)
-				return kpb.Bytes(), func(w []byte) *soakMember {
+				return kpb.Bytes(), func(w []byte, _ wire.RatchetTree) *soakMember {
 					m := goJoin(t, name, w, kpb)
 					return &soakMember{member: m, goM: m}
 				}
 			}
 			name := newName("t")
 			kp := tsKeyPackage(t, d, name, s)
-			return kp, func(w []byte) *soakMember {
+			return kp, func(w []byte, rt wire.RatchetTree) *soakMember {
+				if v := tsmlsUnmergedViolation(rt); v != "" {
+					_, err := tryCall(d, "join", map[string]any{"name": name, "welcome": w})
+					if err == nil || !strings.Contains(err.Error(), "unmerged_leaves") {
+						t.Fatalf("%s (ts-mls): join of a tree its unmerged_leaves rule refuses (%s): %v", name, v, err)
+					}
+					t.Logf("%s (ts-mls) cannot join: known ts-mls unmerged_leaves deviation (%s)", name, v)
+					return nil
+				}
 				call(t, d, "join", map[string]any{"name": name, "welcome": w})
 				m := &tsMember{name: name, d: d}
 				return &soakMember{member: m, ts: m}
 			}
+		}
+		// treeOf returns m's ratchet tree and checks it against RFC 9420's
+		// unmerged_leaves rule.
+		treeOf := func(m *soakMember) wire.RatchetTree {
+			var enc []byte
+			if m.goM != nil {
+				enc = m.goM.g.RatchetTree()
+			} else {
+				enc = call(t, d, "ratchetTree", map[string]any{"name": m.ts.name}).RatchetTree
+			}
+			rt := decodeTree(t, enc)
+			if v := rfcUnmergedViolation(rt); v != "" {
+				t.Fatalf("ratchet tree of %s breaks RFC 9420 §12.4.3.1: %s", m.Name(), v)
+			}
+			return rt
 		}
 		// commit makes committer commit (cached proposals plus the given
 		// ones) and returns the commit and Welcome.
@@ -139,11 +166,11 @@ func TestRandomMixedGroup(t *testing.T) {
 
 		for step := 0; step < steps; step++ {
 			private := rng.IntN(2) == 0
-			op := rng.IntN(5)
+			op := rng.IntN(6)
 			switch {
 			case len(group) < 3:
 				op = 0 // grow first
-			case len(group) >= 8 && op == 0:
+			case len(group) >= 8 && (op == 0 || op == 5):
 				op = 1
 			}
 			committer := pick()
@@ -153,9 +180,11 @@ func TestRandomMixedGroup(t *testing.T) {
 				kp, join := newcomer()
 				cm, w := commit(committer, private, kp, nil)
 				deliver(t, cm, "commit", others(committer)...)
-				joined := join(w)
-				group = append(group, joined)
-				what = "adds " + joined.Name()
+				what = "adds a member who could not join"
+				if joined := join(w, treeOf(committer)); joined != nil {
+					group = append(group, joined)
+					what = "adds " + joined.Name()
+				}
 			case 1: // remove by value
 				victim := pick(committer)
 				leaf := victim.leaf(t)
@@ -191,7 +220,7 @@ func TestRandomMixedGroup(t *testing.T) {
 				proposer := pick()
 				var p []byte
 				var victim *soakMember
-				var join func([]byte) *soakMember
+				var join func([]byte, wire.RatchetTree) *soakMember
 				if rng.IntN(2) == 0 && len(group) > 3 {
 					victim = pick(committer, proposer)
 					leaf := victim.leaf(t)
@@ -223,15 +252,48 @@ func TestRandomMixedGroup(t *testing.T) {
 					what = fmt.Sprintf("commits %s's Remove of %s", proposer.Name(), victim.Name())
 				} else {
 					deliver(t, cm, "commit", others(committer)...)
-					joined := join(w)
-					group = append(group, joined)
-					what = fmt.Sprintf("commits %s's Add of %s", proposer.Name(), joined.Name())
+					what = fmt.Sprintf("commits %s's Add of a member who could not join", proposer.Name())
+					if joined := join(w, treeOf(committer)); joined != nil {
+						group = append(group, joined)
+						what = fmt.Sprintf("commits %s's Add of %s", proposer.Name(), joined.Name())
+					}
 				}
+			case 5: // a newcomer joins with an external commit from committer's GroupInfo
+				var gi []byte
+				if committer.goM != nil {
+					var err error
+					if gi, err = committer.goM.g.GroupInfo(); err != nil {
+						t.Fatalf("%s: group info: %v", committer.Name(), err)
+					}
+				} else {
+					gi = call(t, d, "groupInfo", map[string]any{"name": committer.ts.name}).GroupInfo
+				}
+				var joined *soakMember
+				var cm []byte
+				// ts-mls cannot join trees its unmerged_leaves rule refuses.
+				if rng.IntN(2) == 0 || tsmlsUnmergedViolation(treeOf(committer)) != "" {
+					name := newName("g")
+					g, c, err := mls.JoinExternal(gi, mls.BasicCredential([]byte(name)))
+					if err != nil {
+						t.Fatalf("%s (Go): external join from the GroupInfo of %s: %v", name, committer.Name(), err)
+					}
+					m := &goMember{name: name, g: g}
+					joined, cm = &soakMember{member: m, goM: m}, c
+				} else {
+					name := newName("t")
+					r := call(t, d, "joinExternal", map[string]any{"name": name, "suite": int(s), "groupInfo": gi})
+					m := &tsMember{name: name, d: d}
+					joined, cm = &soakMember{member: m, ts: m}, r.Commit
+				}
+				deliver(t, cm, "commit", others()...)
+				group = append(group, joined)
+				what = "publishes the GroupInfo " + joined.Name() + " joins with"
 			}
 			epoch++
 			t.Logf("epoch %d: %s %s (%d members)", epoch, committer.Name(), what, len(group))
 			all := others()
 			checkAgree(t, epoch, all...)
+			treeOf(group[rng.IntN(len(group))])
 			if step%6 == 5 {
 				checkMessages(t, all...)
 			}
