@@ -22,7 +22,9 @@ type RouteSource interface {
 
 // SubscriptionSink learns local subscription changes: called when a topic
 // gains its first local subscriber (added) or loses its last (removed), in
-// order, from the node. Must not block for long.
+// order, from the node. Must not block for long. The calls are made with
+// the subscription table locked (that is what keeps them in order), so a
+// sink must not call back into the Node.
 type SubscriptionSink interface {
 	TopicAdded(topic string)
 	TopicRemoved(topic string)
