@@ -11,6 +11,11 @@ var (
 	ErrWrongGroup = errors.New("mls: message for another group")
 	// ErrWrongEpoch: the message's epoch is not the group's current epoch.
 	ErrWrongEpoch = errors.New("mls: message for another epoch")
+	// ErrFutureEpoch: the message is for a later epoch than the group's
+	// (a commit was missed or is still on its way); such errors also wrap
+	// ErrWrongEpoch. Callers may buffer the message and retry after the
+	// next commit.
+	ErrFutureEpoch = errors.New("mls: message for a future epoch")
 	// ErrBadSignature: a signature (content, leaf node, key package,
 	// GroupInfo) did not verify.
 	ErrBadSignature = errors.New("mls: bad signature")

@@ -70,6 +70,9 @@ func (f *framer) checkHeader(groupID []byte, epoch uint64) error {
 	if string(groupID) != string(f.groupID) {
 		return ErrWrongGroup
 	}
+	if epoch > f.epoch {
+		return fmt.Errorf("%w: %w: message epoch %d, group epoch %d", ErrWrongEpoch, ErrFutureEpoch, epoch, f.epoch)
+	}
 	if epoch != f.epoch {
 		return fmt.Errorf("%w: message epoch %d, group epoch %d", ErrWrongEpoch, epoch, f.epoch)
 	}

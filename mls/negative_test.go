@@ -101,6 +101,18 @@ func TestNegativeWrongEpoch(t *testing.T) {
 	// A handshake message of the previous epoch.
 	_, err = alice.ProcessMessage(old)
 	expectErr(t, err, ErrWrongEpoch)
+	if errors.Is(err, ErrFutureEpoch) {
+		t.Fatal("a past message reported as future")
+	}
+	// Bob has not seen the commit yet: a message of alice's new epoch is
+	// from his future.
+	early, err := alice.ProposeUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.proposals, alice.pendingUpdates = nil, nil
+	_, err = bob.ProcessMessage(early)
+	expectErr(t, err, ErrWrongEpoch, ErrFutureEpoch)
 	if _, err := bob.ProcessMessage(res.Commit); err != nil {
 		t.Fatal(err)
 	}
