@@ -424,8 +424,8 @@ func freeAddr() (string, error) {
 // RunChildControlPlane runs a control plane configured from AGW_CP_*
 // environment variables until interrupted; a test binary or command calls
 // it in its child mode for ControlPlaneCommand.
-func RunChildControlPlane(ctx context.Context, cfg controlplane.Config) error {
-	srv, err := controlplane.New(cfg)
+func RunChildControlPlane(ctx context.Context, cfg controlplane.Config, opts ...controlplane.Option) error {
+	srv, err := controlplane.New(cfg, opts...)
 	if err != nil {
 		return err
 	}
