@@ -35,6 +35,14 @@ func TestAdminEndpoints(t *testing.T) {
 	a := xdstest.StartClient(t, xdstest.ClientConfig(cp.Addr, "node-a"))
 	b := xdstest.StartClient(t, xdstest.ClientConfig(cp.Addr, "node-b"))
 	b.Watch("acme/prod/x")
+	xdstest.Eventually(t, wait, "node-b's subscription reaches the control plane", func() bool {
+		for _, n := range cp.DebugNodes() {
+			if n.NodeID == "node-b" && len(n.Streams) == 1 && len(n.Streams[0].Subscribed) == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	a.TopicAdded("acme/prod/x")
 	xdstest.Eventually(t, wait, "route", func() bool { return len(b.Endpoints("acme/prod/x")) == 1 })
 
@@ -65,6 +73,20 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if !strings.Contains(m, "agw_cp_xds_acks_total") || !strings.Contains(m, "agw_cp_xds_pushes_total") {
 		t.Error("metrics miss ACK or push counters")
+	}
+	// A node that subscribes after the change is not counted as converging.
+	c := xdstest.StartClient(t, xdstest.ClientConfig(cp.Addr, "node-c"))
+	c.Watch("acme/prod/x")
+	xdstest.Eventually(t, wait, "late subscriber ACKs", func() bool {
+		for _, n := range cp.DebugNodes() {
+			if n.NodeID == "node-c" && len(n.Streams) == 1 && n.Streams[0].ACKs > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if m := get(t, cp.AdminURL+"/metrics"); !strings.Contains(m, "agw_cp_convergence_seconds_count 1") {
+		t.Errorf("late subscriber counted in convergence:\n%s", grepLines(m, "convergence_seconds_count"))
 	}
 	heap := get(t, cp.AdminURL+"/debug/heap")
 	if !strings.Contains(heap, "heap_inuse") {

@@ -58,7 +58,7 @@ type streamState struct {
 	nodeID     string
 	remote     string
 	opened     time.Time
-	subscribed map[string]struct{}
+	subscribed map[string]time.Time // resource name (or "*") -> when subscribed
 	acked      map[string]string // resource -> last ACKed version
 	pending    map[int64][]sent  // nonce -> what it carried
 	lastNACK   string
@@ -71,7 +71,7 @@ type streamState struct {
 type callbacks struct{ s *Server }
 
 func (c *callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
-	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]struct{}{}, acked: map[string]string{}, pending: map[int64][]sent{}}
+	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]time.Time{}, acked: map[string]string{}, pending: map[int64][]sent{}}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		st.remote = p.Addr.String()
 	}
@@ -115,15 +115,16 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	if req.GetTypeUrl() != xds.TypeURL {
 		return status.Errorf(codes.InvalidArgument, "type URL %q not served; agw serves %s", req.GetTypeUrl(), xds.TypeURL)
 	}
+	now := time.Now()
 	for _, n := range req.GetResourceNamesSubscribe() {
-		if n == xds.WildcardName {
-			st.subscribed[n] = struct{}{}
-			continue
+		if n != xds.WildcardName {
+			if err := xds.ValidateTopic(n); err != nil {
+				return status.Errorf(codes.InvalidArgument, "resource_names_subscribe: %v", err)
+			}
 		}
-		if err := xds.ValidateTopic(n); err != nil {
-			return status.Errorf(codes.InvalidArgument, "resource_names_subscribe: %v", err)
+		if _, ok := st.subscribed[n]; !ok {
+			st.subscribed[n] = now
 		}
-		st.subscribed[n] = struct{}{}
 	}
 	if len(st.subscribed) > maxSubscriptionsPerStream {
 		return status.Errorf(codes.ResourceExhausted, "more than %d subscribed resources on one stream; use a wildcard subscription", maxSubscriptionsPerStream)
@@ -160,14 +161,22 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	}
 	st.acks++
 	c.s.metrics.acks.Inc()
-	now := time.Now()
 	for _, it := range items {
 		if it.version == "" {
 			delete(st.acked, it.name)
 		} else {
 			st.acked[it.name] = it.version
 		}
-		if ch, ok := c.s.changeFor(it.name); ok && ch.version == it.version {
+		// Convergence counts nodes that were already interested when the
+		// change was applied (a later subscriber is not "converging").
+		subAt, ok := st.subscribed[it.name]
+		if !ok {
+			subAt, ok = st.subscribed[xds.WildcardName]
+		}
+		if !ok {
+			continue
+		}
+		if ch, found := c.s.changeFor(it.name); found && ch.version == it.version && !subAt.After(ch.at) {
 			c.s.metrics.convergence.Observe(now.Sub(ch.at).Seconds())
 		}
 	}
