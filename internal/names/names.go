@@ -71,7 +71,13 @@ var class = func() (t [256]uint8) {
 }()
 
 // Valid reports whether s is a valid name. It does not allocate.
-func Valid(s string) bool {
+func Valid(s string) bool { return valid(s) }
+
+// ValidBytes is Valid for a name held in bytes, such as a field of an
+// undecoded protobuf message.
+func ValidBytes(b []byte) bool { return valid(b) }
+
+func valid[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > MaxNameLen {
 		return false
 	}

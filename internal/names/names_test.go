@@ -51,7 +51,7 @@ func TestValid(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate(%q) = %q, want it to mention %q", s, err, want)
 		}
-		if Valid(s) {
+		if Valid(s) || ValidBytes([]byte(s)) {
 			t.Errorf("Valid(%q) = true", s)
 		}
 	}
@@ -94,7 +94,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := Parse(s)
-		if (err == nil) != Valid(s) {
+		if (err == nil) != Valid(s) || Valid(s) != ValidBytes([]byte(s)) {
 			t.Fatalf("Parse and Valid disagree on %q: %v", s, err)
 		}
 		if err != nil {
