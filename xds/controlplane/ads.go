@@ -59,8 +59,8 @@ type streamState struct {
 	remote     string
 	opened     time.Time
 	subscribed map[string]time.Time // resource name (or "*") -> when subscribed
-	acked      map[string]string // resource -> last ACKed version
-	pending    map[int64][]sent  // nonce -> what it carried
+	acked      map[string]string    // resource -> last ACKed version
+	pending    map[int64][]sent     // nonce -> what it carried
 	lastNACK   string
 	lastNACKAt time.Time
 	acks       uint64
