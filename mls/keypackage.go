@@ -233,28 +233,6 @@ func containsVersion(l []wire.ProtocolVersion, v wire.ProtocolVersion) bool {
 	return false
 }
 
-// normalizeHPKEPriv left-pads a NIST-curve HPKE private key that was
-// serialized without its leading zero bytes (some implementations, and
-// some P-521 test vectors, drop them) to the curve's scalar size. Package
-// suite requires the exact size; this is a workaround kept here.
-func normalizeHPKEPriv(s *suite.Suite, priv []byte) []byte {
-	size := 0
-	switch s.ID() {
-	case suite.MLS128DHKEMP256AES128GCMSHA256P256:
-		size = 32
-	case suite.MLS256DHKEMP384AES256GCMSHA384P384:
-		size = 48
-	case suite.MLS256DHKEMP521AES256GCMSHA512P521:
-		size = 66
-	}
-	if len(priv) == 0 || len(priv) >= size {
-		return priv
-	}
-	out := make([]byte, size)
-	copy(out[size-len(priv):], priv)
-	return out
-}
-
 // bundleMagic starts an encoded KeyPackageBundle.
 var bundleMagic = []byte("agw-mls-kpb\x01")
 
@@ -306,7 +284,7 @@ func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
 	} {
 		var pub []byte
 		if k.hpke {
-			pub, err = s.HPKEPublicKey(normalizeHPKEPriv(s, k.priv))
+			pub, err = s.HPKEPublicKey(k.priv)
 		} else {
 			pub, err = s.SignaturePublicKey(k.priv)
 		}

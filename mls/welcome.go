@@ -60,7 +60,7 @@ func join(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*Group, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: our leaf is not in the tree", ErrInvalidWelcome)
 	}
-	priv := tree.NewPrivate(me, normalizeHPKEPriv(s, kpb.EncryptionPriv))
+	priv := tree.NewPrivate(me, kpb.EncryptionPriv)
 	if gs.PathSecret != nil {
 		if err := priv.AddPathSecret(t, tree.LeafIndex(gi.Signer), gs.PathSecret); err != nil {
 			return nil, fmt.Errorf("%w: path secret: %w", ErrInvalidWelcome, err)
@@ -110,7 +110,7 @@ func openWelcome(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*suite.Su
 	if egs == nil {
 		return nil, nil, nil, nil, ErrNoMatchingKeyPackage
 	}
-	plain, err := s.DecryptWithLabel(normalizeHPKEPriv(s, kpb.InitPriv), labelWelcome, w.EncryptedGroupInfo,
+	plain, err := s.DecryptWithLabel(kpb.InitPriv, labelWelcome, w.EncryptedGroupInfo,
 		egs.EncryptedGroupSecrets.KEMOutput, egs.EncryptedGroupSecrets.Ciphertext)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("%w: group secrets: %w", ErrDecrypt, err)

@@ -13,7 +13,9 @@
 //   - SecretTree is the secret tree of §9 with its handshake and
 //     application ratchets: lazy (only the path to a leaf that is used is
 //     derived), with used keys deleted, a bounded out-of-order window and a
-//     maximum forward jump. SenderDataKeyNonce derives the sender-data key
+//     maximum forward jump. A receiver can Peek a key without changing
+//     the tree and Consume it once the message authenticated, so a forged
+//     message cannot burn keys or move the ratchet. SenderDataKeyNonce derives the sender-data key
 //     and nonce (§6.3.2).
 //   - ConfirmedTranscriptHash, InterimTranscriptHash and ConfirmationTag
 //     are the transcript hash helpers of §8.2 on encoded structs.

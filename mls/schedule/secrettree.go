@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -148,6 +149,57 @@ func (t *SecretTree) Get(leaf uint32, typ RatchetType, generation uint32) (Key, 
 	return k, nil
 }
 
+// Peek returns the key of the given generation of the leaf's ratchet
+// without changing the tree: the ratchet does not move and no kept key is
+// deleted or dropped. A receiver peeks, decrypts, and calls Consume only
+// once the content authenticated, so a forged or corrupted message can
+// neither burn a key nor push the ratchet (and its out-of-order window)
+// forward. Peek fails as Get would (ErrGenerationReused,
+// ErrGenerationTooOld, ErrGenerationTooFar, ErrLeafOutOfRange). The
+// returned slices are the caller's.
+func (t *SecretTree) Peek(leaf uint32, typ RatchetType, generation uint32) (Key, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return Key{}, err
+	}
+	k, err := r.peek(generation, t.cfg)
+	if err != nil {
+		return Key{}, fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
+	}
+	return k, nil
+}
+
+// Consume marks the key of the given generation as used, exactly as Get
+// does but without returning it: the key is deleted, a generation ahead of
+// the ratchet moves it forward (keeping the skipped keys within the
+// window), and a second Consume or Get of the generation fails with
+// ErrGenerationReused. It is the second half of Peek.
+func (t *SecretTree) Consume(leaf uint32, typ RatchetType, generation uint32) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return err
+	}
+	if _, err := r.take(generation, t.cfg, false); err != nil {
+		return fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
+	}
+	return nil
+}
+
+// Kept returns how many unused keys of past generations the leaf's
+// ratchet holds for out-of-order messages (0 for a leaf not used yet).
+func (t *SecretTree) Kept(leaf uint32, typ RatchetType) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if rs, ok := t.ratchets[leaf]; ok && typ <= Application {
+		return len(rs[typ].skipped)
+	}
+	return 0
+}
+
 // NextGeneration returns the generation Next would use for the leaf's
 // ratchet, deriving the leaf's ratchets if needed.
 func (t *SecretTree) NextGeneration(leaf uint32, typ RatchetType) (uint32, error) {
@@ -226,30 +278,80 @@ func (r *ratchet) advance() (Key, error) {
 		Key:        s.DeriveTreeSecret(r.secret, "key", g, s.AEADKeySize()),
 		Nonce:      s.DeriveTreeSecret(r.secret, "nonce", g, s.AEADNonceSize()),
 	}
-	nextSecret := s.DeriveTreeSecret(r.secret, "secret", g, s.Nh())
-	clear(r.secret)
-	r.secret = nextSecret
-	if g == ^uint32(0) {
-		r.exhausted = true
-	} else {
-		r.next++
+	return k, r.skip()
+}
+
+func (r *ratchet) get(gen uint32, cfg config) (Key, error) { return r.take(gen, cfg, true) }
+
+// check reports why generation gen cannot be had from the ratchet, if so;
+// kept is whether gen is a key kept for out-of-order messages.
+func (r *ratchet) check(gen uint32, cfg config) (kept bool, err error) {
+	if gen < r.next || (r.exhausted && gen == r.next) {
+		if _, ok := r.skipped[gen]; ok {
+			return true, nil
+		}
+		// Keys are kept for the window generations below the newest one
+		// used (next-1, or next once the ratchet is exhausted).
+		newest := r.next
+		if !r.exhausted {
+			newest--
+		}
+		if newest-gen > cfg.window {
+			return false, fmt.Errorf("%w: generation %d, ratchet at %d, window %d", ErrGenerationTooOld, gen, r.next, cfg.window)
+		}
+		return false, fmt.Errorf("%w: generation %d", ErrGenerationReused, gen)
+	}
+	if gen-r.next > cfg.maxJump {
+		return false, fmt.Errorf("%w: generation %d, ratchet at %d, maximum jump %d", ErrGenerationTooFar, gen, r.next, cfg.maxJump)
+	}
+	return false, nil
+}
+
+// peek derives the key of generation gen without changing the ratchet.
+func (r *ratchet) peek(gen uint32, cfg config) (Key, error) {
+	kept, err := r.check(gen, cfg)
+	if err != nil {
+		return Key{}, err
+	}
+	if kept {
+		k := r.skipped[gen]
+		return Key{Generation: gen, Key: bytes.Clone(k.Key), Nonce: bytes.Clone(k.Nonce)}, nil
+	}
+	s, secret := r.s, r.secret
+	for g := r.next; g < gen; g++ {
+		next := s.DeriveTreeSecret(secret, "secret", g, s.Nh())
+		if g != r.next {
+			clear(secret)
+		}
+		secret = next
+	}
+	k := Key{
+		Generation: gen,
+		Key:        s.DeriveTreeSecret(secret, "key", gen, s.AEADKeySize()),
+		Nonce:      s.DeriveTreeSecret(secret, "nonce", gen, s.AEADNonceSize()),
+	}
+	if gen != r.next {
+		clear(secret)
 	}
 	return k, nil
 }
 
-func (r *ratchet) get(gen uint32, cfg config) (Key, error) {
-	if gen < r.next || (r.exhausted && gen == r.next) {
-		if k, ok := r.skipped[gen]; ok {
-			delete(r.skipped, gen)
-			return k, nil
-		}
-		if r.next-gen > cfg.window {
-			return Key{}, fmt.Errorf("%w: generation %d, ratchet at %d, window %d", ErrGenerationTooOld, gen, r.next, cfg.window)
-		}
-		return Key{}, fmt.Errorf("%w: generation %d", ErrGenerationReused, gen)
+// take returns the key of generation gen and deletes it, ratcheting
+// forward to it if needed; with wantKey false the target generation's key
+// is not even derived (Consume after Peek).
+func (r *ratchet) take(gen uint32, cfg config, wantKey bool) (Key, error) {
+	kept, err := r.check(gen, cfg)
+	if err != nil {
+		return Key{}, err
 	}
-	if gen-r.next > cfg.maxJump {
-		return Key{}, fmt.Errorf("%w: generation %d, ratchet at %d, maximum jump %d", ErrGenerationTooFar, gen, r.next, cfg.maxJump)
+	if kept {
+		k := r.skipped[gen]
+		delete(r.skipped, gen)
+		if !wantKey {
+			clearKey(k)
+			return Key{}, nil
+		}
+		return k, nil
 	}
 	for r.next < gen {
 		k, err := r.advance()
@@ -261,19 +363,49 @@ func (r *ratchet) get(gen uint32, cfg config) (Key, error) {
 				r.skipped = map[uint32]Key{}
 			}
 			r.skipped[k.Generation] = k
+		} else {
+			clearKey(k)
 		}
 	}
-	k, err := r.advance()
+	var k Key
+	if wantKey {
+		k, err = r.advance()
+	} else {
+		err = r.skip()
+	}
 	if err != nil {
 		return Key{}, err
 	}
 	// Drop keys that fell out of the window.
-	for g := range r.skipped {
-		if k.Generation-g > cfg.window {
+	for g, old := range r.skipped {
+		if gen-g > cfg.window {
+			clearKey(old)
 			delete(r.skipped, g)
 		}
 	}
 	return k, nil
+}
+
+// skip moves the ratchet past generation next without deriving its key.
+func (r *ratchet) skip() error {
+	if r.exhausted {
+		return ErrGenerationExhausted
+	}
+	s, g := r.s, r.next
+	nextSecret := s.DeriveTreeSecret(r.secret, "secret", g, s.Nh())
+	clear(r.secret)
+	r.secret = nextSecret
+	if g == ^uint32(0) {
+		r.exhausted = true
+	} else {
+		r.next++
+	}
+	return nil
+}
+
+func clearKey(k Key) {
+	clear(k.Key)
+	clear(k.Nonce)
 }
 
 // SenderDataKeyNonce derives the key and nonce that protect a

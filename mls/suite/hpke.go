@@ -32,7 +32,24 @@ func (s *Suite) serializeHPKE(k hpke.PrivateKey) (priv, pub []byte, err error) {
 	return priv, k.PublicKey().Bytes(), nil
 }
 
+// maxStrippedZeros is how many leading zero bytes a NIST-curve HPKE
+// private key may lack.
+const maxStrippedZeros = 8
+
+// hpkePrivate imports a serialized HPKE private key. A NIST-curve key
+// shorter than the curve's scalar is left-padded with zeros first: some
+// implementations (and some P-521 test vectors, 65 bytes) serialize the
+// scalar without its leading zero bytes, which RFC 9180's
+// SerializePrivateKey does not allow but which denotes the same scalar.
+// At most maxStrippedZeros bytes may be missing: a random scalar has more
+// leading zero bytes with probability 2^-64, so a shorter key is taken to
+// be truncated and refused.
 func (s *Suite) hpkePrivate(priv []byte) (hpke.PrivateKey, error) {
+	if n := s.nistPrivSz; n > 0 && len(priv) >= n-maxStrippedZeros && len(priv) < n {
+		padded := make([]byte, n)
+		copy(padded[n-len(priv):], priv)
+		priv = padded
+	}
 	k, err := s.kem.NewPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: HPKE private key (%d bytes) for %s", ErrInvalidKey, len(priv), s.id)

@@ -130,6 +130,10 @@ type Suite struct {
 	hpkeKDF  hpke.KDF
 	hpkeAEAD hpke.AEAD
 	dh       ecdh.Curve
+	// nistPrivSz is the length of a NIST-curve HPKE private key (the
+	// big-endian scalar); 0 for X25519, whose keys are not numbers in
+	// big-endian form and are taken only at their exact size.
+	nistPrivSz int
 
 	sig      sigKind
 	curve    elliptic.Curve // ECDSA only
@@ -146,7 +150,7 @@ var suites = map[ID]*Suite{
 	2: {
 		id: 2, hash: hashSHA256, newHash: sha256.New, nh: 32,
 		aead: aeadAESGCM, nk: 16, nn: 12,
-		kem: hpke.DHKEM(ecdh.P256()), hpkeKDF: hpke.HKDFSHA256(), hpkeAEAD: hpke.AES128GCM(), dh: ecdh.P256(),
+		kem: hpke.DHKEM(ecdh.P256()), hpkeKDF: hpke.HKDFSHA256(), hpkeAEAD: hpke.AES128GCM(), dh: ecdh.P256(), nistPrivSz: 32,
 		sig: sigECDSA, curve: elliptic.P256(), scalarSz: 32,
 	},
 	3: {
@@ -158,13 +162,13 @@ var suites = map[ID]*Suite{
 	5: {
 		id: 5, hash: hashSHA512, newHash: sha512.New, nh: 64,
 		aead: aeadAESGCM, nk: 32, nn: 12,
-		kem: hpke.DHKEM(ecdh.P521()), hpkeKDF: hpke.HKDFSHA512(), hpkeAEAD: hpke.AES256GCM(), dh: ecdh.P521(),
+		kem: hpke.DHKEM(ecdh.P521()), hpkeKDF: hpke.HKDFSHA512(), hpkeAEAD: hpke.AES256GCM(), dh: ecdh.P521(), nistPrivSz: 66,
 		sig: sigECDSA, curve: elliptic.P521(), scalarSz: 66,
 	},
 	7: {
 		id: 7, hash: hashSHA384, newHash: sha512.New384, nh: 48,
 		aead: aeadAESGCM, nk: 32, nn: 12,
-		kem: hpke.DHKEM(ecdh.P384()), hpkeKDF: hpke.HKDFSHA384(), hpkeAEAD: hpke.AES256GCM(), dh: ecdh.P384(),
+		kem: hpke.DHKEM(ecdh.P384()), hpkeKDF: hpke.HKDFSHA384(), hpkeAEAD: hpke.AES256GCM(), dh: ecdh.P384(), nistPrivSz: 48,
 		sig: sigECDSA, curve: elliptic.P384(), scalarSz: 48,
 	},
 }

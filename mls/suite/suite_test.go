@@ -329,3 +329,72 @@ func TestHMACMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// NIST-curve HPKE private keys serialized without their leading zero bytes
+// (as some P-521 test vectors are, at 65 bytes) import as the same key;
+// X25519 keys, which are not big-endian numbers, only at their exact size.
+func TestHPKEShortPrivateKey(t *testing.T) {
+	for _, s := range allSuites(t) {
+		if s.nistPrivSz == 0 {
+			priv, _, _ := s.GenerateHPKEKey()
+			if _, err := s.HPKEPublicKey(priv[1:]); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s: short X25519 key: %v, want ErrInvalidKey", s, err)
+			}
+			continue
+		}
+		if _, err := s.HPKEPublicKey(nil); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: empty key: %v, want ErrInvalidKey", s, err)
+		}
+		found := false
+		for i := range 4096 { // deterministic: the first ikm whose key starts with a zero byte
+			priv, pub, err := s.DeriveHPKEKey([]byte{byte(i >> 8), byte(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(priv) != s.nistPrivSz {
+				t.Fatalf("%s: serialized key of %d bytes, want %d", s, len(priv), s.nistPrivSz)
+			}
+			if priv[0] != 0 {
+				continue
+			}
+			found = true
+			short := priv[1:]
+			if p, err := s.HPKEPublicKey(short); err != nil || !bytes.Equal(p, pub) {
+				t.Errorf("%s: %d-byte key: public key mismatch: %v", s, len(short), err)
+			}
+			kem, ct, err := s.EncryptWithLabel(pub, "Welcome", nil, []byte("secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pt, err := s.DecryptWithLabel(short, "Welcome", nil, kem, ct); err != nil || string(pt) != "secret" {
+				t.Errorf("%s: decrypt with the %d-byte key: %q, %v", s, len(short), pt, err)
+			}
+			if len(priv) == 1+len(short) && short[0] == 0 { // also two bytes shorter
+				if p, err := s.HPKEPublicKey(short[1:]); err != nil || !bytes.Equal(p, pub) {
+					t.Errorf("%s: doubly short key: %v", s, err)
+				}
+			}
+			break
+		}
+		if !found {
+			t.Fatalf("%s: no derived key with a leading zero byte", s)
+		}
+		// Too long is still refused.
+		priv, _, _ := s.GenerateHPKEKey()
+		if _, err := s.HPKEPublicKey(append([]byte{0}, priv...)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: over-long key: %v, want ErrInvalidKey", s, err)
+		}
+	}
+}
+
+// A NIST-curve HPKE key more than maxStrippedZeros bytes short is taken as
+// truncated.
+func TestHPKETruncatedPrivateKey(t *testing.T) {
+	for _, id := range []ID{2, 5, 7} {
+		s, _ := Get(id)
+		priv, _, _ := s.GenerateHPKEKey()
+		if _, err := s.HPKEPublicKey(priv[:len(priv)-maxStrippedZeros-1]); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: key %d bytes short: %v, want ErrInvalidKey", s, maxStrippedZeros+1, err)
+		}
+	}
+}
