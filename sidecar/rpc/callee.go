@@ -1,0 +1,310 @@
+package rpc
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// inCall is a call replayed to this agent's app.
+type inCall struct {
+	l       *Layer
+	id      string
+	caller  string
+	replyTo string
+	method  string
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	inbox   chan *agpv1.RpcFrame // messages, half-close; bounded
+	seq     seqCheck             // owned by the dispatcher
+	downWin *window
+	out     frameSeq
+}
+
+var streamDesc = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
+
+func (c *inCall) deliver(f *agpv1.RpcFrame) {
+	if f.GetSender() != c.caller {
+		c.l.m.dropped.WithLabelValues("wrong_sender").Inc()
+		return
+	}
+	if !c.seq.ok(f.GetSeq()) {
+		c.cancel(status.Errorf(codes.Unavailable, "a frame from the caller %s was lost", c.caller))
+		return
+	}
+	c.downWin.add(int(f.GetWindow()))
+	if len(f.GetMessages()) > 0 || f.GetHalfClose() {
+		select {
+		case c.inbox <- f:
+		default:
+			c.cancel(status.Error(codes.ResourceExhausted, "the caller sent beyond its flow-control window"))
+		}
+	}
+	if x := f.GetCancel(); x != nil {
+		c.cancel(status.Errorf(codes.Code(x.GetCode()), "cancelled by the caller: %s", x.GetReason()))
+	}
+}
+
+// open starts replaying a call that arrived for this agent.
+func (l *Layer) open(msg *agpv1.Message, f *agpv1.RpcFrame) {
+	o := f.GetOpen()
+	caller := f.GetSender()
+	if caller == "" || caller != o.GetCaller() {
+		l.m.dropped.WithLabelValues("malformed").Inc()
+		return
+	}
+	reply := func(fr *agpv1.RpcFrame) {
+		fr.CallId, fr.Reply, fr.Sender, fr.Seq = f.GetCallId(), true, l.name, 1
+		_, _ = l.publish(context.Background(), o.GetReplyTo(), 1, fr, nil, false)
+	}
+	refuse := func(code codes.Code, format string, a ...any) {
+		reply(&agpv1.RpcFrame{Trailers: statusTrailers(status.Errorf(code, format, a...), nil)})
+		l.m.calls.WithLabelValues("callee", code.String()).Inc()
+	}
+	if l.app == nil {
+		refuse(codes.Unimplemented, "agent %s serves no gRPC calls (its sidecar has no AGW_APP_ADDR)", l.name)
+		return
+	}
+	l.mu.Lock()
+	if _, dup := l.in[f.GetCallId()]; dup {
+		l.mu.Unlock()
+		return
+	}
+	if l.draining {
+		l.mu.Unlock()
+		refuse(codes.Unavailable, "agent %s's sidecar is shutting down; retry", l.name)
+		return
+	}
+	if len(l.in) >= l.cfg.MaxConcurrentCalls {
+		l.mu.Unlock()
+		refuse(codes.ResourceExhausted, "agent %s already serves %d calls (AGW_RPC_MAX_CONCURRENT_CALLS)", l.name, len(l.in))
+		return
+	}
+	parent := l.o.prop.Extract(l.ctx, propagation.MapCarrier(msg.GetHeader().GetMetadata()))
+	ctx, cancel := context.WithCancelCause(parent)
+	c := &inCall{
+		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
+		ctx: ctx, cancel: cancel,
+		inbox:   make(chan *agpv1.RpcFrame, 2*l.cfg.Window+16),
+		downWin: newWindow(int(o.GetInitialWindow())),
+	}
+	c.seq.ok(f.GetSeq())
+	l.in[c.id] = c
+	l.calls.Add(1)
+	l.mu.Unlock()
+	if len(f.GetMessages()) > 0 || f.GetHalfClose() {
+		c.inbox <- &agpv1.RpcFrame{Messages: f.GetMessages(), HalfClose: f.GetHalfClose()}
+	}
+	if f.GetWindow() > 0 {
+		c.downWin.add(int(f.GetWindow()))
+	}
+	go c.serve(time.Duration(o.GetTimeoutNanos()), o.GetMetadata())
+}
+
+func (c *inCall) finish(err error) {
+	l := c.l
+	l.m.calls.WithLabelValues("callee", status.Code(err).String()).Inc()
+	c.cancel(context.Canceled)
+	l.mu.Lock()
+	delete(l.in, c.id)
+	l.mu.Unlock()
+	l.calls.Done()
+}
+
+// serve replays the call to the app and carries its answers back.
+func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
+	l := c.l
+	l.m.inflight.WithLabelValues("callee").Inc()
+	defer l.m.inflight.WithLabelValues("callee").Dec()
+	var endErr error
+	defer func() { c.finish(endErr) }()
+
+	ctx := c.ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	md := fromWire(wmd)
+	md.Set(MDCaller, c.caller)
+	ctx = metadata.NewOutgoingContext(ctx, md)
+	// Accept at once: the caller learns where the call runs.
+	if err := c.send(&agpv1.RpcFrame{Accept: &agpv1.RpcAccept{
+		Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window),
+	}}); err != nil {
+		endErr = err
+		return
+	}
+	cs, err := l.app.NewStream(ctx, streamDesc, c.method, grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		endErr = c.end(ctx, err, nil)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { c.sendToApp(ctx, cs) })
+	defer wg.Wait()
+	endErr = c.relayFromApp(ctx, cs)
+}
+
+// send numbers and publishes a reply frame.
+func (c *inCall) send(f *agpv1.RpcFrame) error {
+	f.CallId, f.Reply, f.Sender = c.id, true, c.l.name
+	return c.out.send(c.l, c.replyTo, f)
+}
+
+// end sends the trailers of err (nil = OK) and returns the status.
+func (c *inCall) end(ctx context.Context, err error, tmd metadata.MD) error {
+	if err != nil {
+		if cause := context.Cause(c.ctx); cause != nil && c.ctx.Err() != nil {
+			if _, ok := status.FromError(cause); ok {
+				err = cause
+			}
+		} else if ctx.Err() != nil && status.Code(err) == codes.Unknown {
+			err = status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	_ = c.send(&agpv1.RpcFrame{Trailers: statusTrailers(err, tmd)})
+	return err
+}
+
+// sendToApp writes the caller's messages to the app and grants credits.
+func (c *inCall) sendToApp(ctx context.Context, cs grpc.ClientStream) {
+	g := granter{size: c.l.cfg.Window}
+	for {
+		var f *agpv1.RpcFrame
+		select {
+		case f = <-c.inbox:
+		case <-ctx.Done():
+			return
+		}
+		for _, m := range f.GetMessages() {
+			if err := cs.SendMsg(&rawMsg{b: m}); err != nil {
+				return // io.EOF: the stream ended; RecvMsg reports why
+			}
+			if n := g.take(); n > 0 {
+				_ = c.send(&agpv1.RpcFrame{Window: uint32(n)})
+			}
+		}
+		if f.GetHalfClose() {
+			_ = cs.CloseSend()
+			return
+		}
+	}
+}
+
+// Batching of small response messages into one frame.
+const (
+	batchBytes    = 64 << 10
+	batchMessages = 16
+)
+
+// downEvent is one read from the app's response stream.
+type downEvent struct {
+	msg []byte
+	err error
+}
+
+// relayFromApp carries the app's headers, messages and trailers to the
+// caller, within the caller's window, coalescing what is ready at once.
+func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream) error {
+	hdr, herr := cs.Header()
+	evs := make(chan downEvent)
+	done := make(chan struct{})
+	defer close(done)
+	if herr == nil {
+		go func() {
+			for {
+				var m rawMsg
+				err := cs.RecvMsg(&m)
+				select {
+				case evs <- downEvent{msg: m.b, err: err}:
+				case <-done:
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	f := &agpv1.RpcFrame{}
+	if herr == nil {
+		h := toWire(hdr)
+		if h == nil {
+			h = &agpv1.RpcMetadata{}
+		}
+		f.Headers = h
+	} else {
+		// The stream failed before headers: a trailers-only answer.
+		return c.end(ctx, herr, cs.Trailer())
+	}
+	flush := func() error {
+		if f.Headers == nil && len(f.Messages) == 0 && f.Trailers == nil {
+			return nil
+		}
+		err := c.send(f)
+		f = &agpv1.RpcFrame{}
+		return err
+	}
+	size := 0
+	for {
+		var ev downEvent
+		select {
+		case ev = <-evs:
+		default:
+			runtime.Gosched()
+			select {
+			case ev = <-evs:
+			default:
+				if err := flush(); err != nil {
+					return err
+				}
+				size = 0
+				ev = <-evs
+			}
+		}
+		if ev.err != nil {
+			var err error
+			if ev.err != io.EOF {
+				err = ev.err
+				if cause := context.Cause(c.ctx); c.ctx.Err() != nil {
+					if _, ok := status.FromError(cause); ok {
+						err = cause
+					}
+				}
+			}
+			f.Trailers = statusTrailers(err, cs.Trailer())
+			_ = flush()
+			return err
+		}
+		if len(f.Messages) > 0 && (size+len(ev.msg) > batchBytes || len(f.Messages) >= batchMessages) {
+			if err := flush(); err != nil {
+				return err
+			}
+			size = 0
+		}
+		if !c.downWin.tryAcquire() {
+			// Out of credits: send what is ready, then wait for a grant.
+			if err := flush(); err != nil {
+				return err
+			}
+			size = 0
+			if err := c.downWin.acquire(ctx); err != nil {
+				return c.end(ctx, status.FromContextError(err).Err(), nil)
+			}
+		}
+		f.Messages = append(f.Messages, ev.msg)
+		size += len(ev.msg)
+	}
+}

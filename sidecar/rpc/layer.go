@@ -1,0 +1,381 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/client"
+	"github.com/agwproject/agw/internal/names"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// ErrClosed is returned by Run after Close, or when Run is called twice.
+var ErrClosed = errors.New("rpc: layer closed")
+
+// Layer is the RPC layer of one sidecar: the interception listener for its
+// agent's outgoing calls and the replay of incoming calls to the agent.
+type Layer struct {
+	cfg       Config
+	agentAddr string
+	o         options
+	log       *slog.Logger
+	m         *metrics
+	res       Resolver
+
+	name      string   // this agent's instance name
+	topic     string   // RPC topic of name: replies and served calls' frames
+	openTopic []string // RPC topics where opens arrive (service, channels)
+
+	cl  *client.Client
+	app *grpc.ClientConn
+
+	mu       sync.Mutex
+	out      map[string]outSink // calls this agent makes
+	in       map[string]*inCall // calls replayed to this agent
+	draining bool
+	calls    sync.WaitGroup // in-flight calls of both roles
+
+	ctx    context.Context // layer lifetime: replayed calls derive from it
+	cancel context.CancelFunc
+
+	ready    chan struct{}
+	addrMu   sync.Mutex
+	addr     net.Addr
+	running  atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+	runDone  chan struct{}
+}
+
+// New validates cfg and returns a Layer that will use the agent API of its
+// sidecar node at agentAddr (node.AgentAddr().String()); Run starts it.
+func New(cfg Config, agentAddr string, opts ...Option) (*Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("rpc config: %w", err)
+	}
+	if !cfg.Enabled() {
+		return nil, errors.New("rpc config: AGW_AGENT_NAME is empty, so the RPC layer is off; set it to this agent's org/namespace/service/instance")
+	}
+	if agentAddr == "" {
+		return nil, errors.New("rpc: the sidecar's agent API address is empty")
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	o.fill()
+	m, err := newMetrics(o.registerer)
+	if err != nil {
+		return nil, fmt.Errorf("rpc metrics: %w", err)
+	}
+	am, _ := parseAuthorityMap(cfg.AuthorityMap) // validated
+	n, _ := names.Parse(cfg.AgentName)
+	l := &Layer{
+		cfg: cfg, agentAddr: agentAddr, o: o, m: m,
+		log:     o.logger.With("agent", cfg.AgentName),
+		res:     Resolver{Org: n.Org, Map: am},
+		name:    cfg.AgentName,
+		out:     make(map[string]outSink),
+		in:      make(map[string]*inCall),
+		ready:   make(chan struct{}),
+		stop:    make(chan struct{}),
+		runDone: make(chan struct{}),
+	}
+	l.topic, _ = Topic(cfg.AgentName)
+	if cfg.AppAddr != "" {
+		svc, _ := Topic(n.ServiceName())
+		l.openTopic = append(l.openTopic, svc)
+		for _, ch := range cfg.Channels {
+			t, _ := Topic(ch)
+			l.openTopic = append(l.openTopic, t)
+		}
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	return l, nil
+}
+
+// Name returns the agent name this layer acts for.
+func (l *Layer) Name() string { return l.name }
+
+// Ready is closed once the layer is subscribed and listening.
+func (l *Layer) Ready() <-chan struct{} { return l.ready }
+
+// Addr returns the interception listener's bound address (nil before Ready
+// or when it is disabled).
+func (l *Layer) Addr() net.Addr { l.addrMu.Lock(); defer l.addrMu.Unlock(); return l.addr }
+
+// Topics returns the RPC topics the layer subscribes to (for static routes).
+func (l *Layer) Topics() []string { return append([]string{l.topic}, l.openTopic...) }
+
+// Close stops the layer as cancelling Run's context does and waits for Run
+// to return. It is idempotent.
+func (l *Layer) Close() error {
+	l.stopOnce.Do(func() { close(l.stop) })
+	if l.running.Load() {
+		<-l.runDone
+	} else {
+		l.cancel()
+	}
+	return nil
+}
+
+// Run connects to the node's agent API, subscribes to the RPC topics,
+// serves the interception listener until ctx ends or Close, then shuts
+// down in order: stop accepting calls and opens, let in-flight calls finish
+// within ShutdownTimeout, cancel the rest, disconnect.
+func (l *Layer) Run(ctx context.Context) (err error) {
+	if !l.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("rpc: Run called twice: %w", ErrClosed)
+	}
+	defer close(l.runDone)
+	defer l.cancel()
+	select {
+	case <-l.stop:
+		return ErrClosed
+	default:
+	}
+	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+	defer scancel()
+	cl, err := client.Dial(sctx, l.agentAddr,
+		client.WithDeliveryBuffer(4096),
+		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))))
+	if err != nil {
+		return fmt.Errorf("rpc: connect to the sidecar's agent API: %w", err)
+	}
+	l.cl = cl
+	defer cl.Close()
+	if err := cl.Subscribe(sctx, l.topic); err != nil {
+		return fmt.Errorf("rpc: subscribe %s: %w", l.topic, err)
+	}
+	for _, t := range l.openTopic {
+		if err := cl.Subscribe(sctx, t); err != nil {
+			return fmt.Errorf("rpc: subscribe %s: %w", t, err)
+		}
+	}
+	if l.cfg.AppAddr != "" {
+		dopts := append([]grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(l.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(l.cfg.MaxMessageBytes)),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(l.o.tp), otelgrpc.WithPropagators(l.o.prop))),
+		}, l.o.appOpts...)
+		app, err := grpc.NewClient(l.cfg.AppAddr, dopts...)
+		if err != nil {
+			return fmt.Errorf("rpc: AGW_APP_ADDR %s: %w", l.cfg.AppAddr, err)
+		}
+		l.app = app
+		defer app.Close()
+	}
+	var srv *grpc.Server
+	serveErr := make(chan error, 1)
+	if l.cfg.InterceptListen != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(sctx, "tcp", l.cfg.InterceptListen)
+		if err != nil {
+			return fmt.Errorf("rpc: interception listener %s: %w", l.cfg.InterceptListen, err)
+		}
+		l.addrMu.Lock()
+		l.addr = ln.Addr()
+		l.addrMu.Unlock()
+		srv = grpc.NewServer(l.serverOptions()...)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				serveErr <- err
+			}
+		}()
+	}
+	dispatchDone := make(chan struct{})
+	go func() { defer close(dispatchDone); l.dispatch() }()
+	close(l.ready)
+	l.log.Info("rpc layer up", "intercept", addrString(l.Addr()), "app", l.cfg.AppAddr, "topics", l.Topics())
+
+	select {
+	case <-ctx.Done():
+	case <-l.stop:
+	case err = <-serveErr:
+		err = fmt.Errorf("rpc: interception listener: %w", err)
+	case <-cl.Done():
+		err = fmt.Errorf("rpc: the sidecar's agent API stream ended: %w", cl.Err())
+	}
+	l.shutdown(srv)
+	cl.Close()
+	<-dispatchDone
+	return err
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// shutdown: stop taking calls, wait for in-flight ones, then cancel them.
+func (l *Layer) shutdown(srv *grpc.Server) {
+	start := time.Now()
+	l.mu.Lock()
+	l.draining = true
+	l.mu.Unlock()
+	uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	for _, t := range l.openTopic {
+		_ = l.cl.Unsubscribe(uctx, t)
+	}
+	cancel()
+	stopped := make(chan struct{})
+	if srv != nil {
+		go func() { srv.GracefulStop(); close(stopped) }()
+	} else {
+		close(stopped)
+	}
+	done := make(chan struct{})
+	go func() { l.calls.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(l.cfg.ShutdownTimeout):
+		l.log.Warn("rpc shutdown: cancelling calls still in flight", "timeout", l.cfg.ShutdownTimeout)
+	}
+	l.cancel()
+	if srv != nil {
+		srv.Stop()
+	}
+	<-stopped
+	<-done
+	l.log.Info("rpc layer stopped", "took", time.Since(start).Round(time.Millisecond).String())
+}
+
+// newCallID returns 128 random bits in hex.
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// publish sends frame f to topic. With wait it returns the sidecar's ack
+// (deliveries); otherwise it does not wait.
+func (l *Layer) publish(ctx context.Context, topic string, fanout uint32, f *agpv1.RpcFrame, md map[string]string, wait bool) (*agpv1.Ack, error) {
+	b, err := EncodeFrame(f)
+	if err != nil {
+		return nil, err
+	}
+	msg := &agpv1.Message{
+		Header: &agpv1.Header{
+			Source: l.name, Destination: topic, Fanout: fanout,
+			ContentType: ContentType, Metadata: md,
+		},
+		Payload: b,
+	}
+	l.m.frames.WithLabelValues("out").Inc()
+	if !wait {
+		return nil, l.cl.PublishNoWait(msg)
+	}
+	return l.cl.Publish(ctx, msg)
+}
+
+// dispatch hands every delivered frame to its call. It never blocks on a
+// call: each call's inbox is bounded by its flow-control window, and a call
+// that overflows it is failed.
+func (l *Layer) dispatch() {
+	for msg := range l.cl.Deliveries() {
+		h := msg.GetHeader()
+		if h.GetContentType() != ContentType || !IsReserved(h.GetDestination()) {
+			l.m.dropped.WithLabelValues("not_rpc").Inc()
+			continue
+		}
+		f, err := DecodeFrame(msg.GetPayload())
+		if err != nil {
+			l.m.dropped.WithLabelValues("malformed").Inc()
+			l.log.Debug("dropping malformed RPC frame", "source", h.GetSource(), "err", err)
+			continue
+		}
+		l.m.frames.WithLabelValues("in").Inc()
+		if f.GetReply() {
+			l.mu.Lock()
+			c := l.out[f.GetCallId()]
+			l.mu.Unlock()
+			if c == nil {
+				l.m.dropped.WithLabelValues("unknown_call").Inc()
+				continue
+			}
+			c.deliver(f)
+			continue
+		}
+		if f.GetOpen() != nil {
+			l.open(msg, f)
+			continue
+		}
+		l.mu.Lock()
+		c := l.in[f.GetCallId()]
+		l.mu.Unlock()
+		if c == nil {
+			l.m.dropped.WithLabelValues("unknown_call").Inc()
+			continue
+		}
+		c.deliver(f)
+	}
+}
+
+// outSink is a call this agent makes: it receives the target's frames.
+type outSink interface{ deliver(f *agpv1.RpcFrame) }
+
+func (l *Layer) addOut(id string, c outSink) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.draining {
+		return status.Error(codes.Unavailable, "the sidecar is shutting down")
+	}
+	l.out[id] = c
+	l.calls.Add(1)
+	return nil
+}
+
+func (l *Layer) removeOut(id string) {
+	l.mu.Lock()
+	if _, ok := l.out[id]; ok {
+		delete(l.out, id)
+		l.calls.Done()
+	}
+	l.mu.Unlock()
+}
+
+// frameSeq numbers the frames of one call in one direction; send holds the
+// lock from numbering to publishing, so frames leave in order.
+type frameSeq struct {
+	mu  sync.Mutex
+	seq uint64
+}
+
+// send numbers f and publishes it without waiting for an ack.
+func (s *frameSeq) send(l *Layer, topic string, f *agpv1.RpcFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	f.Seq = s.seq
+	_, err := l.publish(context.Background(), topic, 1, f, nil, false)
+	return err
+}
+
+// seqCheck tracks the next expected frame number of one sender.
+type seqCheck struct{ next uint64 }
+
+func (s *seqCheck) ok(seq uint64) bool {
+	if s.next == 0 {
+		s.next = 1
+	}
+	if seq != s.next {
+		return false
+	}
+	s.next++
+	return true
+}
