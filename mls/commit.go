@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -139,7 +140,7 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 	}
 	priv.Prune(plan.tree)
 	newCtx, ctxFunc := g.provisionalContext(plan.ext)
-	commitSecret := zeros(g.s.Nh())
+	var commitSecret []byte // none: the zero vector
 	if c.Path != nil {
 		var committer tree.LeafIndex
 		if external {
@@ -164,9 +165,9 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 	newCtx.TreeHash = plan.tree.TreeHash()
 	confirmed := g.confirmedHash(ac)
 	newCtx.ConfirmedTranscriptHash = confirmed
-	initSecret := g.sec.init
+	initSecret := g.sec.InitSecret
 	if external {
-		extPriv, _, err := externalKeyPair(g.s, g.sec.external)
+		extPriv, _, err := externalKeyPair(g.sec)
 		if err != nil {
 			return nil, err
 		}
@@ -179,11 +180,16 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 		return nil, err
 	}
 	ctxBytes := wire.Encode(&newCtx)
-	sec := deriveEpoch(g.s, deriveJoiner(g.s, initSecret, commitSecret, ctxBytes), psk, ctxBytes)
-	if !g.s.VerifyMAC(sec.confirmation, confirmed, ac.Auth.ConfirmationTag) {
+	sec, err := advanceEpoch(g.s, initSecret, commitSecret, psk, ctxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)
+	}
+	if !schedule.VerifyConfirmationTag(g.s, sec.ConfirmationKey, confirmed, ac.Auth.ConfirmationTag) {
 		return nil, ErrBadConfirmationTag
 	}
-	g.installEpoch(newCtx, plan.tree, priv, sec, interimFrom(g.s, confirmed, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag)
+	if err := g.installEpoch(newCtx, plan.tree, priv, sec, interimHash(g.s, confirmed, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag); err != nil {
+		return nil, err
+	}
 	g.reinit = plan.reinit
 	return info, nil
 }
@@ -192,7 +198,7 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 // commit starts (§8.2).
 func (g *Group) confirmedHash(ac *wire.AuthenticatedContent) []byte {
 	ci, _ := wire.TranscriptHashInputs(ac)
-	return g.s.Hash(append(append([]byte(nil), g.interim...), ci...))
+	return schedule.ConfirmedTranscriptHash(g.s, g.interim, ci)
 }
 
 // checkPathKeys validates the UpdatePath leaf (§7.3, source commit) and
@@ -248,7 +254,9 @@ func (g *Group) MergePendingCommit() (*CommitInfo, error) {
 	if p == nil {
 		return nil, ErrNoPendingCommit
 	}
-	g.installEpoch(p.ctx, p.tree, p.priv, p.sec, p.interim, p.confTag)
+	if err := g.installEpoch(p.ctx, p.tree, p.priv, p.sec, p.interim, p.confTag); err != nil {
+		return nil, err
+	}
 	g.reinit = p.info.ReInit
 	return p.info, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
@@ -53,14 +54,19 @@ func newGroupFromBundle(kpb *KeyPackageBundle, opts []Option) (*Group, error) {
 		return nil, fmt.Errorf("mls: init secret: %w", err)
 	}
 	ctxBytes := wire.Encode(&ctx)
-	sec := deriveEpoch(s, deriveJoiner(s, initSecret, zeros(s.Nh()), ctxBytes), nil, ctxBytes)
+	sec, err := advanceEpoch(s, initSecret, nil, nil, ctxBytes)
 	clear(initSecret)
-	tag := s.MAC(sec.confirmation, ctx.ConfirmedTranscriptHash)
+	if err != nil {
+		return nil, err
+	}
+	tag := schedule.ConfirmationTag(s, sec.ConfirmationKey, ctx.ConfirmedTranscriptHash)
 	g, err := newGroupState(s, &cfg, kpb.SignaturePriv)
 	if err != nil {
 		return nil, err
 	}
-	g.installEpoch(ctx, t, tree.NewPrivate(me, kpb.EncryptionPriv), sec, interimFrom(s, ctx.ConfirmedTranscriptHash, tag), tag)
+	if err := g.installEpoch(ctx, t, tree.NewPrivate(me, kpb.EncryptionPriv), sec, interimHash(s, ctx.ConfirmedTranscriptHash, tag), tag); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -114,7 +120,7 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	newCtx, ctxFunc := g.provisionalContext(plan.ext)
 	priv := g.priv.Clone()
 	priv.Prune(plan.tree)
-	commitSecret := zeros(g.s.Nh())
+	var commitSecret []byte // none: the zero vector
 	var path *tree.PathResult
 	if plan.pathRequired || cfg.forcePath {
 		path, err = tree.GeneratePath(plan.tree, tree.PathParams{
@@ -142,9 +148,11 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 		return nil, err
 	}
 	ctxBytes := wire.Encode(&newCtx)
-	joiner := deriveJoiner(g.s, g.sec.init, commitSecret, ctxBytes)
-	sec := deriveEpoch(g.s, joiner, psk, ctxBytes)
-	ac.Auth.ConfirmationTag = g.s.MAC(sec.confirmation, newCtx.ConfirmedTranscriptHash)
+	sec, err := advanceEpoch(g.s, g.sec.InitSecret, commitSecret, psk, ctxBytes)
+	if err != nil {
+		return nil, err
+	}
+	ac.Auth.ConfirmationTag = schedule.ConfirmationTag(g.s, sec.ConfirmationKey, newCtx.ConfirmedTranscriptHash)
 	msg, err := g.protect(&cfg, ac)
 	if err != nil {
 		return nil, err
@@ -157,7 +165,7 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	}
 	res.GroupInfo = encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatGroupInfo, GroupInfo: gi})
 	if len(plan.added) > 0 {
-		w, err := makeWelcome(g.s, gi, sec, joiner, plan, path)
+		w, err := makeWelcome(g.s, gi, sec, plan, path)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +173,7 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	}
 	g.pending = &pendingCommit{
 		content: wire.Encode(&ac.Content), ctx: newCtx, tree: plan.tree, priv: priv, sec: sec,
-		interim: interimFrom(g.s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag),
+		interim: interimHash(g.s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag),
 		confTag: ac.Auth.ConfirmationTag, info: info,
 	}
 	return res, nil
@@ -285,7 +293,7 @@ func signGroupInfo(s *suite.Suite, signer *suite.Signer, ctx *wire.GroupContext,
 		gi.Extensions = append(gi.Extensions, wire.Extension{Type: wire.ExtensionTypeRatchetTree, Data: t.EncodeBytes()})
 	}
 	if !cfg.noExternalPub {
-		_, pub, err := externalKeyPair(s, sec.external)
+		_, pub, err := externalKeyPair(sec)
 		if err != nil {
 			return nil, err
 		}
@@ -301,8 +309,8 @@ func signGroupInfo(s *suite.Suite, signer *suite.Signer, ctx *wire.GroupContext,
 
 // makeWelcome encrypts the GroupInfo and the GroupSecrets of every added
 // member (§12.4.3.1).
-func makeWelcome(s *suite.Suite, gi *wire.GroupInfo, sec *epochSecrets, joiner []byte, plan *commitPlan, path *tree.PathResult) (*wire.Welcome, error) {
-	key, nonce := welcomeKey(s, sec.welcome)
+func makeWelcome(s *suite.Suite, gi *wire.GroupInfo, sec *epochSecrets, plan *commitPlan, path *tree.PathResult) (*wire.Welcome, error) {
+	key, nonce := sec.WelcomeKeyNonce()
 	egi, err := s.Seal(key, nonce, nil, wire.Encode(gi))
 	if err != nil {
 		return nil, fmt.Errorf("mls: encrypt group info: %w", err)
@@ -310,7 +318,7 @@ func makeWelcome(s *suite.Suite, gi *wire.GroupInfo, sec *epochSecrets, joiner [
 	w := &wire.Welcome{CipherSuite: gi.GroupContext.CipherSuite, EncryptedGroupInfo: egi}
 	for i, l := range plan.added {
 		kp := plan.addedKPs[i]
-		gs := &wire.GroupSecrets{JoinerSecret: joiner, PSKs: plan.psks}
+		gs := &wire.GroupSecrets{JoinerSecret: sec.JoinerSecret, PSKs: plan.psks}
 		if path != nil {
 			gs.PathSecret = path.PathSecretFor(l)
 		}

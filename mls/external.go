@@ -3,6 +3,7 @@ package mls
 import (
 	"fmt"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -72,7 +73,7 @@ func JoinExternal(groupInfo []byte, cred Credential, opts ...Option) (*Group, []
 	g.ctx = gi.GroupContext
 	g.ctxBytes = wire.Encode(&g.ctx)
 	g.tree = t
-	g.interim = interimFrom(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	g.interim = interimHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	sender := wire.Sender{Type: wire.SenderTypeNewMemberCommit}
 	props := []*wire.Proposal{{Type: wire.ProposalTypeExternalInit, ExternalInit: &wire.ExternalInit{KEMOutput: kemOutput}}}
 	if cfg.resync {
@@ -120,14 +121,19 @@ func JoinExternal(groupInfo []byte, cred Credential, opts ...Option) (*Group, []
 	newCtx.TreeHash = plan.tree.TreeHash()
 	newCtx.ConfirmedTranscriptHash = g.confirmedHash(ac)
 	ctxBytes := wire.Encode(&newCtx)
-	sec := deriveEpoch(s, deriveJoiner(s, initSecret, path.CommitSecret, ctxBytes), nil, ctxBytes)
-	ac.Auth.ConfirmationTag = s.MAC(sec.confirmation, newCtx.ConfirmedTranscriptHash)
+	sec, err := advanceEpoch(s, initSecret, path.CommitSecret, nil, ctxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	ac.Auth.ConfirmationTag = schedule.ConfirmationTag(s, sec.ConfirmationKey, newCtx.ConfirmedTranscriptHash)
 	pm, err := f.protectPublic(ac)
 	if err != nil {
 		return nil, nil, err
 	}
 	msg := encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatPublicMessage, PublicMessage: pm})
-	g.installEpoch(newCtx, plan.tree, path.Private, sec,
-		interimFrom(s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag)
+	if err := g.installEpoch(newCtx, plan.tree, path.Private, sec,
+		interimHash(s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag); err != nil {
+		return nil, nil, err
+	}
 	return g, msg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -322,44 +323,55 @@ func TestGREASEIgnored(t *testing.T) {
 
 func suiteID(id uint16) suite.ID { return suite.ID(id) }
 
+// TestRatchetWindow checks the group's ratchet limits through the secret
+// tree it builds: keys of the ratchetWindow generations below the newest
+// are kept once, older ones and used ones are refused, generations more
+// than maxForwardRatchet ahead are a decryption failure, and leaves
+// outside the tree unknown senders.
 func TestRatchetWindow(t *testing.T) {
 	s := mustSuite(t, 1)
 	secret := make([]byte, s.Nh())
-	send, recv := newRatchets(s, secret, 4), newRatchets(s, secret, 4)
+	send, err := newSecretTree(s, secret, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, _ := newSecretTree(s, secret, 4)
 	var keys [][]byte
-	for i := 0; i < maxSkippedKeys+10; i++ {
-		g, k, _, err := send.next(2, false)
-		if err != nil || g != uint32(i) {
-			t.Fatal(g, err)
+	for i := 0; i < ratchetWindow+10; i++ {
+		k, err := send.Next(2, schedule.Application)
+		if err != nil || k.Generation != uint32(i) {
+			t.Fatal(k.Generation, err)
 		}
-		keys = append(keys, k)
+		keys = append(keys, k.Key)
 	}
 	last := uint32(len(keys) - 1)
-	k, _, err := recv.get(2, false, last)
-	if err != nil || !bytes.Equal(k, keys[last]) {
+	k, err := recv.Peek(2, schedule.Application, last)
+	if err != nil || !bytes.Equal(k.Key, keys[last]) {
 		t.Fatal("last key", err)
 	}
-	recv.consume(2, false, last)
+	if err := recv.Consume(2, schedule.Application, last); err != nil {
+		t.Fatal(err)
+	}
 	// Within the window: still available once.
-	g := last - maxSkippedKeys + 1
-	if k, _, err := recv.get(2, false, g); err != nil || !bytes.Equal(k, keys[g]) {
+	g := last - ratchetWindow
+	if k, err := recv.Peek(2, schedule.Application, g); err != nil || !bytes.Equal(k.Key, keys[g]) {
 		t.Fatal("window key", err)
 	}
 	// Older than the window, or consumed: refused.
-	if _, _, err := recv.get(2, false, g-1); !errors.Is(err, ErrGenerationReused) {
+	if _, err := recv.Peek(2, schedule.Application, g-1); !errors.Is(ratchetError(err), ErrGenerationReused) {
 		t.Fatal("old key", err)
 	}
-	if _, _, err := recv.get(2, false, last); !errors.Is(err, ErrGenerationReused) {
+	if _, err := recv.Peek(2, schedule.Application, last); !errors.Is(ratchetError(err), ErrGenerationReused) {
 		t.Fatal("consumed key", err)
 	}
-	if n := len(recv.app[2].skipped); n > maxSkippedKeys {
-		t.Fatalf("%d skipped keys kept", n)
+	if n := recv.Kept(2, schedule.Application); n != ratchetWindow {
+		t.Fatalf("%d skipped keys kept, want %d", n, ratchetWindow)
 	}
 	// Too far ahead.
-	if _, _, err := recv.get(2, false, last+maxForwardRatchet+2); !errors.Is(err, ErrDecrypt) {
+	if _, err := recv.Peek(2, schedule.Application, last+maxForwardRatchet+2); !errors.Is(ratchetError(err), ErrDecrypt) {
 		t.Fatal("far ahead", err)
 	}
-	if _, _, err := recv.get(9, false, 0); !errors.Is(err, ErrUnknownSender) {
+	if _, err := recv.Peek(9, schedule.Application, 0); !errors.Is(ratchetError(err), ErrUnknownSender) {
 		t.Fatal("leaf outside tree", err)
 	}
 }
@@ -383,5 +395,58 @@ func TestUnsupportedSuites(t *testing.T) {
 	}
 	if _, err := Join([]byte("junk"), nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("join without bundle: %v", err)
+	}
+}
+
+// A PrivateMessage whose sender data decrypts but whose content does not
+// (forged by someone who knows the sender-data secret, or corrupted) must
+// neither burn the claimed generation's key nor move the sender's ratchet:
+// the key is consumed only once the content authenticated.
+func TestForgedGenerationLeavesRatchet(t *testing.T) {
+	alice, bob := twoMembers(t)
+	m0, err := alice.Encrypt([]byte("zero"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := alice.Encrypt([]byte("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Corrupted content of generation 1.
+	bad := bytes.Clone(m1)
+	bad[len(bad)-1] ^= 1
+	if _, err := bob.Decrypt(bad); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("corrupted message: %v, want ErrDecrypt", err)
+	}
+	// A forged generation far ahead, within the forward limit but beyond
+	// the out-of-order window.
+	forged := &wire.PrivateMessage{
+		GroupID: bob.ctx.GroupID, Epoch: bob.ctx.Epoch, ContentType: wire.ContentTypeApplication,
+		Ciphertext: bytes.Repeat([]byte{7}, 64),
+	}
+	sd := wire.Encode(&wire.SenderData{LeafIndex: alice.LeafIndex(), Generation: ratchetWindow + 100})
+	key, nonce := bob.f.senderDataKeys(forged.Ciphertext)
+	if forged.EncryptedSenderData, err = bob.s.Seal(key, nonce, wire.SenderDataAADFor(forged), sd); err != nil {
+		t.Fatal(err)
+	}
+	msg := encodeMessage(&wire.MLSMessage{WireFormat: wire.WireFormatPrivateMessage, PrivateMessage: forged})
+	if _, err := bob.Decrypt(msg); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("forged message: %v, want ErrDecrypt", err)
+	}
+	if n := bob.f.keys.Kept(alice.LeafIndex(), schedule.Application); n != 0 {
+		t.Errorf("forged messages left %d kept keys", n)
+	}
+	// The genuine messages still decrypt, in any order, once each.
+	for _, m := range []struct {
+		msg  []byte
+		want string
+	}{{m1, "one"}, {m0, "zero"}} {
+		pt, err := bob.Decrypt(m.msg)
+		if err != nil || string(pt) != m.want {
+			t.Fatalf("genuine message %q: %q, %v", m.want, pt, err)
+		}
+	}
+	if _, err := bob.Decrypt(m1); !errors.Is(err, ErrGenerationReused) {
+		t.Errorf("replay: %v, want ErrGenerationReused", err)
 	}
 }

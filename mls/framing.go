@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -24,7 +25,7 @@ type framer struct {
 	ctx              []byte // encoded GroupContext of the epoch
 	membershipKey    []byte
 	senderDataSecret []byte
-	keys             *ratchets
+	keys             *schedule.SecretTree
 }
 
 // signContent signs content for the given wire format (RFC 9420 §6.1).
@@ -103,13 +104,7 @@ func (f *framer) unprotectPublic(pm *wire.PublicMessage) (*wire.AuthenticatedCon
 
 // senderDataKeys derives the sender data key and nonce (§6.3.2).
 func (f *framer) senderDataKeys(ciphertext []byte) (key, nonce []byte) {
-	sample := ciphertext
-	if len(sample) > f.s.Nh() {
-		sample = sample[:f.s.Nh()]
-	}
-	key = f.s.ExpandWithLabel(f.senderDataSecret, "key", sample, f.s.AEADKeySize())
-	nonce = f.s.ExpandWithLabel(f.senderDataSecret, "nonce", sample, f.s.AEADNonceSize())
-	return key, nonce
+	return schedule.SenderDataKeyNonce(f.s, f.senderDataSecret, ciphertext)
 }
 
 // protectPrivate encrypts a signed AuthenticatedContent from member leaf
@@ -119,10 +114,11 @@ func (f *framer) protectPrivate(ac *wire.AuthenticatedContent, leaf uint32, padd
 		return nil, fmt.Errorf("%w: only members send PrivateMessage", ErrInvalidMessage)
 	}
 	ct := ac.Content.ContentType
-	gen, key, nonce, err := f.keys.next(leaf, ct != wire.ContentTypeApplication)
+	k, err := f.keys.Next(leaf, ratchetType(ct))
 	if err != nil {
-		return nil, err
+		return nil, ratchetError(err)
 	}
+	gen, key, nonce := k.Generation, k.Key, k.Nonce
 	var guard [4]byte
 	if _, err := rand.Read(guard[:]); err != nil {
 		return nil, fmt.Errorf("mls: reuse guard: %w", err)
@@ -177,11 +173,12 @@ func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32
 	if validLeaf != nil && !validLeaf(sd.LeafIndex) {
 		return nil, fmt.Errorf("%w: leaf %d", ErrUnknownSender, sd.LeafIndex)
 	}
-	handshake := pm.ContentType != wire.ContentTypeApplication
-	key, nonce, err := f.keys.get(sd.LeafIndex, handshake, sd.Generation)
+	typ := ratchetType(pm.ContentType)
+	k, err := f.keys.Peek(sd.LeafIndex, typ, sd.Generation)
 	if err != nil {
-		return nil, err
+		return nil, ratchetError(err)
 	}
+	key, nonce := k.Key, k.Nonce
 	for i := range sd.ReuseGuard {
 		nonce[i] ^= sd.ReuseGuard[i]
 	}
@@ -195,7 +192,9 @@ func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32
 		return nil, fmt.Errorf("%w: content: %w", ErrMalformed, err)
 	}
 	// The key is consumed only once the content authenticated.
-	f.keys.consume(sd.LeafIndex, handshake, sd.Generation)
+	if err := f.keys.Consume(sd.LeafIndex, typ, sd.Generation); err != nil {
+		return nil, ratchetError(err)
+	}
 	return &wire.AuthenticatedContent{
 		WireFormat: wire.WireFormatPrivateMessage,
 		Content: wire.FramedContent{

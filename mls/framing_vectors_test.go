@@ -32,7 +32,12 @@ type messageProtectionVector struct {
 	ApplicationPriv         testvec.Hex `json:"application_priv"`
 }
 
-func (v *messageProtectionVector) framer(s *suite.Suite) *framer {
+func (v *messageProtectionVector) framer(t testing.TB, s *suite.Suite) *framer {
+	t.Helper()
+	keys, err := newSecretTree(s, v.EncryptionSecret, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := wire.Encode(&wire.GroupContext{
 		Version: wire.MLS10, CipherSuite: wire.CipherSuite(v.CipherSuite), GroupID: v.GroupID,
 		Epoch: v.Epoch, TreeHash: v.TreeHash, ConfirmedTranscriptHash: v.ConfirmedTranscriptHash,
@@ -40,7 +45,7 @@ func (v *messageProtectionVector) framer(s *suite.Suite) *framer {
 	return &framer{
 		s: s, groupID: v.GroupID, epoch: v.Epoch, ctx: ctx,
 		membershipKey: v.MembershipKey, senderDataSecret: v.SenderDataSecret,
-		keys: newRatchets(s, v.EncryptionSecret, 2),
+		keys: keys,
 	}
 }
 
@@ -108,7 +113,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tc := range cases {
-				f := v.framer(s)
+				f := v.framer(t, s)
 				ac, err := f.unprotectForTest(tc.msg, v.SignaturePub)
 				if err != nil {
 					t.Fatalf("%s: unprotect: %v", tc.name, err)
@@ -124,7 +129,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					if wf == wire.WireFormatPublicMessage && tc.ct == wire.ContentTypeApplication {
 						continue
 					}
-					sender := v.framer(s)
+					sender := v.framer(t, s)
 					ac2 := &wire.AuthenticatedContent{WireFormat: wf, Content: ac.Content}
 					ac2.Auth.ConfirmationTag = ac.Auth.ConfirmationTag
 					if ac2.Auth.Signature, err = sender.signContent(signer, wf, &ac2.Content); err != nil {
@@ -139,7 +144,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s %v: protect: %v", tc.name, wf, err)
 					}
-					back, err := v.framer(s).unprotectForTest(encodeMessage(m), v.SignaturePub)
+					back, err := v.framer(t, s).unprotectForTest(encodeMessage(m), v.SignaturePub)
 					if err != nil {
 						t.Fatalf("%s %v: round trip: %v", tc.name, wf, err)
 					}
@@ -149,7 +154,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				}
 			}
 			// An application message as PublicMessage is refused on both sides.
-			f := v.framer(s)
+			f := v.framer(t, s)
 			ac := &wire.AuthenticatedContent{WireFormat: wire.WireFormatPublicMessage, Content: wire.FramedContent{
 				GroupID: v.GroupID, Epoch: v.Epoch, Sender: wire.Sender{Type: wire.SenderTypeMember, LeafIndex: 1},
 				ContentType: wire.ContentTypeApplication, Application: v.Application,

@@ -100,7 +100,7 @@ func (g *Group) Removed() bool { return g.removed }
 
 // EpochAuthenticator returns the epoch_authenticator of the current epoch
 // (RFC 9420 §8.7); members compare it out of band to detect forks.
-func (g *Group) EpochAuthenticator() []byte { return append([]byte(nil), g.sec.authentication...) }
+func (g *Group) EpochAuthenticator() []byte { return append([]byte(nil), g.sec.EpochAuthenticator...) }
 
 // Export returns MLS-Exporter(label, context, n) of the current epoch
 // (RFC 9420 §8.5).
@@ -108,7 +108,11 @@ func (g *Group) Export(label string, context []byte, n int) ([]byte, error) {
 	if n <= 0 || n > 255*g.s.Nh() {
 		return nil, fmt.Errorf("%w: export length %d", ErrInvalidArgument, n)
 	}
-	return exporter(g.s, g.sec.exporter, label, context, n), nil
+	out, err := g.sec.Export(label, context, n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return out, nil
 }
 
 // Extensions returns the GroupContext extensions.
@@ -137,7 +141,7 @@ func (g *Group) RatchetTree() []byte { return g.tree.EncodeBytes() }
 // group still holds it.
 func (g *Group) resumptionPSK(epoch uint64) ([]byte, bool) {
 	if epoch == g.ctx.Epoch {
-		return g.sec.resumption, true
+		return g.sec.ResumptionPSK, true
 	}
 	for _, r := range g.resumption {
 		if r.epoch == epoch {
@@ -148,9 +152,13 @@ func (g *Group) resumptionPSK(epoch uint64) ([]byte, bool) {
 }
 
 // installEpoch makes ctx, t, priv and secrets the current epoch.
-func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Private, sec *epochSecrets, interim, confTag []byte) {
+func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Private, sec *epochSecrets, interim, confTag []byte) error {
+	keys, err := newSecretTree(g.s, sec.EncryptionSecret, t.LeafCount())
+	if err != nil {
+		return err
+	}
 	if g.sec != nil && g.cfg.keepResumption > 0 {
-		g.resumption = append(g.resumption, epochPSK{epoch: g.ctx.Epoch, secret: g.sec.resumption})
+		g.resumption = append(g.resumption, epochPSK{epoch: g.ctx.Epoch, secret: g.sec.ResumptionPSK})
 		if len(g.resumption) > g.cfg.keepResumption {
 			g.resumption = g.resumption[len(g.resumption)-g.cfg.keepResumption:]
 		}
@@ -170,9 +178,10 @@ func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Pri
 	g.pending = nil
 	g.f = &framer{
 		s: g.s, groupID: ctx.GroupID, epoch: ctx.Epoch, ctx: g.ctxBytes,
-		membershipKey: sec.membership, senderDataSecret: sec.senderData,
-		keys: newRatchets(g.s, sec.encryption, t.LeafCount()),
+		membershipKey: sec.MembershipKey, senderDataSecret: sec.SenderDataSecret,
+		keys: keys,
 	}
+	return nil
 }
 
 // requiredCapabilities returns the required_capabilities extension of

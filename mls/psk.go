@@ -46,7 +46,7 @@ func resolvePSKs(s *suite.Suite, cfg *config, ids []wire.PreSharedKeyID, resumpt
 			return nil, fmt.Errorf("%w: PSK type %d", ErrInvalidProposal, id.PSKType)
 		}
 	}
-	return pskSecret(s, ids, secrets), nil
+	return pskSecret(s, ids, secrets)
 }
 
 // groupResumption looks up resumption secrets of g's own past epochs.

@@ -6,13 +6,15 @@ import (
 	"slices"
 
 	"github.com/agwproject/agw/mls/codec"
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
 )
 
-// stateMagic starts every persisted state; the last byte is the format
-// version.
-var stateMagic = []byte("agw-mls-state\x01")
+// stateMagic starts every persisted state; its last byte is the format
+// version. Version 1 (before the secret tree moved to package schedule)
+// is not read.
+var stateMagic = []byte("agw-mls-state\x02")
 
 // MarshalState serialises the whole group state, private keys included,
 // so that UnmarshalState can restore it. The caller must encrypt it at
@@ -42,12 +44,16 @@ func (g *Group) MarshalState() ([]byte, error) {
 			w.Opaque(g.priv.Keys[x])
 		}
 	})
-	for _, b := range g.sec.list() {
+	for _, b := range secretList(g.sec) {
 		w.Opaque(*b)
 	}
 	w.Opaque(g.interim)
 	w.Opaque(g.confTag)
-	g.f.keys.marshal(w)
+	keys, err := g.f.keys.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrState, err)
+	}
+	w.Opaque(keys)
 	w.Vector(func(w *codec.Writer) {
 		for _, cp := range g.proposals {
 			w.Opaque(cp.ref)
@@ -105,12 +111,6 @@ func readMap(r *codec.Reader) map[string][]byte {
 	return m
 }
 
-// list returns pointers to every secret, in a fixed order.
-func (e *epochSecrets) list() []*[]byte {
-	return []*[]byte{&e.joiner, &e.welcome, &e.senderData, &e.encryption, &e.exporter, &e.external,
-		&e.confirmation, &e.membership, &e.resumption, &e.authentication, &e.init}
-}
-
 // UnmarshalState restores a group saved by MarshalState. Options add what
 // is not persisted (WithCredentialValidator, WithClock) and may override
 // behaviour options.
@@ -130,8 +130,12 @@ func UnmarshalState(state []byte, opts ...Option) (*Group, error) {
 func unmarshalState(state []byte) (*Group, error) {
 	state = append([]byte(nil), state...)
 	r := codec.NewReader(state)
-	if m := r.Raw(len(stateMagic)); m == nil || string(m) != string(stateMagic) {
+	m := r.Raw(len(stateMagic))
+	if m == nil || string(m[:len(m)-1]) != string(stateMagic[:len(stateMagic)-1]) {
 		return nil, fmt.Errorf("not a group state")
+	}
+	if v, want := m[len(m)-1], stateMagic[len(stateMagic)-1]; v != want {
+		return nil, fmt.Errorf("state format version %d, this version reads %d", v, want)
 	}
 	s, err := suiteOf(wire.CipherSuite(r.U16()))
 	if err != nil {
@@ -148,13 +152,13 @@ func unmarshalState(state []byte) (*Group, error) {
 		x := tree.NodeIndex(r.U32())
 		priv.Keys[x] = r.OpaqueCopy()
 	})
-	sec := &epochSecrets{}
-	for _, b := range sec.list() {
+	sec := &epochSecrets{Suite: s}
+	for _, b := range secretList(sec) {
 		*b = r.OpaqueCopy()
 	}
 	interim := r.OpaqueCopy()
 	confTag := r.OpaqueCopy()
-	keys := unmarshalRatchets(r)
+	keysState := r.OpaqueCopy()
 	var props []cachedProposal
 	r.Elements(func(r *codec.Reader) {
 		var cp cachedProposal
@@ -189,7 +193,7 @@ func unmarshalState(state []byte) (*Group, error) {
 	if cfg.padding < 0 || cfg.padding > 1<<16 || cfg.keepResumption < 0 || cfg.keepResumption > 1<<16 {
 		return nil, fmt.Errorf("implausible configuration")
 	}
-	for _, b := range sec.list() {
+	for _, b := range secretList(sec) {
 		if len(*b) != s.Nh() {
 			return nil, fmt.Errorf("epoch secret of %d bytes", len(*b))
 		}
@@ -204,8 +208,12 @@ func unmarshalState(state []byte) (*Group, error) {
 	if t.Leaf(leaf) == nil && !removed {
 		return nil, fmt.Errorf("own leaf %d is blank", leaf)
 	}
-	if keys.leaves != t.LeafCount() {
-		return nil, fmt.Errorf("secret tree of %d leaves for a tree of %d", keys.leaves, t.LeafCount())
+	keys, err := schedule.UnmarshalSecretTree(s, keysState)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Leaves() != t.LeafCount() {
+		return nil, fmt.Errorf("secret tree of %d leaves for a tree of %d", keys.Leaves(), t.LeafCount())
 	}
 	if !removed {
 		if err := priv.Check(t); err != nil {
@@ -220,8 +228,9 @@ func unmarshalState(state []byte) (*Group, error) {
 	if l := t.Leaf(leaf); l != nil && !bytes.Equal(l.SignatureKey, g.signer.PublicKey()) {
 		return nil, fmt.Errorf("signature key does not match the own leaf")
 	}
-	g.installEpoch(ctx, t, priv, sec, interim, confTag)
-	keys.s = s
+	if err := g.installEpoch(ctx, t, priv, sec, interim, confTag); err != nil {
+		return nil, err
+	}
 	g.f.keys = keys
 	g.proposals = props
 	g.pendingUpdates = updates
@@ -229,73 +238,4 @@ func unmarshalState(state []byte) (*Group, error) {
 	g.removed = removed
 	g.reinit = reinit
 	return g, nil
-}
-
-// marshal writes the secret tree state.
-func (r *ratchets) marshal(w *codec.Writer) {
-	w.U32(r.leaves)
-	nodes := make([]tree.NodeIndex, 0, len(r.nodes))
-	for x := range r.nodes {
-		nodes = append(nodes, x)
-	}
-	slices.Sort(nodes)
-	w.Vector(func(w *codec.Writer) {
-		for _, x := range nodes {
-			w.U32(uint32(x))
-			w.Opaque(r.nodes[x])
-		}
-	})
-	leaves := make([]uint32, 0, len(r.hs))
-	for l := range r.hs {
-		leaves = append(leaves, l)
-	}
-	slices.Sort(leaves)
-	w.Vector(func(w *codec.Writer) {
-		for _, l := range leaves {
-			w.U32(l)
-			for _, rt := range []*ratchet{r.hs[l], r.app[l]} {
-				w.U32(rt.next)
-				w.Opaque(rt.secret)
-				gens := make([]uint32, 0, len(rt.skipped))
-				for g := range rt.skipped {
-					gens = append(gens, g)
-				}
-				slices.Sort(gens)
-				w.Vector(func(w *codec.Writer) {
-					for _, g := range gens {
-						w.U32(g)
-						w.Opaque(rt.skipped[g].key)
-						w.Opaque(rt.skipped[g].nonce)
-					}
-				})
-			}
-		}
-	})
-}
-
-func unmarshalRatchets(r *codec.Reader) *ratchets {
-	out := &ratchets{leaves: r.U32(), nodes: map[tree.NodeIndex][]byte{}, hs: map[uint32]*ratchet{}, app: map[uint32]*ratchet{}}
-	r.Elements(func(r *codec.Reader) {
-		x := tree.NodeIndex(r.U32())
-		out.nodes[x] = r.OpaqueCopy()
-	})
-	r.Elements(func(r *codec.Reader) {
-		l := r.U32()
-		for i := 0; i < 2; i++ {
-			rt := &ratchet{next: r.U32(), secret: r.OpaqueCopy(), skipped: map[uint32]keyNonce{}}
-			r.Elements(func(r *codec.Reader) {
-				g := r.U32()
-				rt.skipped[g] = keyNonce{key: r.OpaqueCopy(), nonce: r.OpaqueCopy()}
-			})
-			if i == 0 {
-				out.hs[l] = rt
-			} else {
-				out.app[l] = rt
-			}
-		}
-	})
-	if out.leaves == 0 || out.leaves&(out.leaves-1) != 0 {
-		r.Failf("secret tree of %d leaves", out.leaves)
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
@@ -70,8 +71,11 @@ func join(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*Group, error) {
 		return nil, fmt.Errorf("%w: private keys: %w", ErrInvalidWelcome, err)
 	}
 	ctxBytes := wire.Encode(&gi.GroupContext)
-	sec := deriveEpoch(s, gs.JoinerSecret, psk, ctxBytes)
-	if !s.VerifyMAC(sec.confirmation, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
+	sec, err := joinEpoch(s, gs.JoinerSecret, psk, ctxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidWelcome, err)
+	}
+	if !schedule.VerifyConfirmationTag(s, sec.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
 		return nil, fmt.Errorf("%w: group info", ErrBadConfirmationTag)
 	}
 	if err := checkResumptionJoin(cfg, gs, gi); err != nil {
@@ -84,7 +88,9 @@ func join(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*Group, error) {
 	if !bytes.Equal(t.Leaf(me).SignatureKey, g.signer.PublicKey()) {
 		return nil, fmt.Errorf("%w: signature key does not match our leaf", ErrInvalidArgument)
 	}
-	g.installEpoch(gi.GroupContext, t, priv, sec, interimFrom(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag), gi.ConfirmationTag)
+	if err := g.installEpoch(gi.GroupContext, t, priv, sec, interimHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag), gi.ConfirmationTag); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -135,8 +141,11 @@ func openWelcome(w *wire.Welcome, kpb *KeyPackageBundle, cfg *config) (*suite.Su
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	welcomeSecret := welcomeSecretFor(s, gs.JoinerSecret, psk)
-	key, nonce := welcomeKey(s, welcomeSecret)
+	welcomeSecret, err := schedule.WelcomeSecret(s, gs.JoinerSecret, psk)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %w", ErrInvalidWelcome, err)
+	}
+	key, nonce := schedule.WelcomeKeyNonce(s, welcomeSecret)
 	giBytes, err := s.Open(key, nonce, nil, w.EncryptedGroupInfo)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("%w: group info: %w", ErrDecrypt, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
+	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -43,8 +44,11 @@ func TestWelcomeVectors(t *testing.T) {
 			if err := s.VerifyWithLabel(v.SignerPub, labelGroupInfo, gi.TBS(), gi.Signature); err != nil {
 				t.Fatalf("group info signature: %v", err)
 			}
-			sec := deriveEpoch(s, gs.JoinerSecret, psk, wire.Encode(&gi.GroupContext))
-			if !s.VerifyMAC(sec.confirmation, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
+			sec, err := joinEpoch(s, gs.JoinerSecret, psk, wire.Encode(&gi.GroupContext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !schedule.VerifyConfirmationTag(s, sec.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
 				t.Fatal("confirmation tag mismatch")
 			}
 			// A wrong init key finds the secrets but cannot open them.
