@@ -40,7 +40,7 @@ type Config struct {
 
 // Reload interval bounds.
 const (
-	MinReloadInterval = 100 * time.Millisecond
+	MinReloadInterval = 10 * time.Millisecond
 	MaxReloadInterval = time.Hour
 )
 
