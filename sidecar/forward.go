@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -109,7 +110,11 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 // deliverLocal hands msg to local subscribers of its destination, except
 // exclude, applying fanout (0 = all). It returns the number that took it.
 func (n *Node) deliverLocal(w *wmsg, exclude *agentConn, fan uint32, t0 int64) uint32 {
-	e := n.subs.lookup(w.hdr.Destination)
+	return n.deliverTo(n.subs.lookup(w.hdr.Destination), w, exclude, fan, t0)
+}
+
+// deliverTo is deliverLocal for a looked-up topic entry (nil: none).
+func (n *Node) deliverTo(e *topicEntry, w *wmsg, exclude *agentConn, fan uint32, t0 int64) uint32 {
 	if e == nil {
 		return 0
 	}
@@ -176,18 +181,51 @@ func (n *Node) enqueuePeer(p *peer, w *wmsg, t0 int64) bool {
 
 // handlePeerMessage delivers a message (encoded in mb) that arrived from
 // peer p to local subscribers only (one-hop rule), after checking and
-// decrementing its hop limit.
+// decrementing its hop limit. The message is not decoded (see msgView).
 func (n *Node) handlePeerMessage(p *peer, mb []byte) {
 	now := time.Now().UnixNano()
 	p.countIn(len(mb), now)
 	n.m.msgsIn[KindPeer].Inc()
+	var v msgView
+	err := v.parse(mb)
+	if errors.Is(err, errFragmented) {
+		n.handlePeerMessageSlow(p, mb, now)
+		return
+	}
+	if err != nil || v.nh == 0 || !names.ValidBytes(v.dest) || (len(v.src) > 0 && !names.ValidBytes(v.src)) {
+		n.dropMalformed(p, now, string(v.dest), err)
+		return
+	}
+	if v.hop == 0 {
+		n.m.drop(DropHopLimit, 1)
+		return
+	}
+	e := n.subs.lookupBytes(v.dest)
+	if e == nil {
+		n.m.drop(DropNoSubscribers, 1)
+		return
+	}
+	w := v.build(v.hop - 1)
+	if n.deliverTo(e, w, nil, v.fanout, now) == 0 {
+		n.m.drop(DropNoSubscribers, 1)
+	}
+	w.unref()
+}
+
+func (n *Node) dropMalformed(p *peer, now int64, dest string, err error) {
+	p.drops.Add(1)
+	n.m.drop(DropMalformed, 1)
+	if logEvery(&p.dropLog, now, 5*time.Second) {
+		n.log.Warn("dropping malformed message from peer", "peer", p.nodeID, "destination", dest, "err", err)
+	}
+}
+
+// handlePeerMessageSlow decodes the header, for messages too fragmented
+// for msgView.
+func (n *Node) handlePeerMessageSlow(p *peer, mb []byte, now int64) {
 	h, rest, err := splitMessage(mb)
 	if err != nil || h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) {
-		p.drops.Add(1)
-		n.m.drop(DropMalformed, 1)
-		if logEvery(&p.dropLog, now, 5*time.Second) {
-			n.log.Warn("dropping malformed message from peer", "peer", p.nodeID, "destination", h.GetDestination(), "err", err)
-		}
+		n.dropMalformed(p, now, h.GetDestination(), err)
 		return
 	}
 	if h.HopLimit == 0 {

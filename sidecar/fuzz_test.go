@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -106,7 +107,12 @@ func FuzzWireMessage(f *testing.F) {
 		errP := proto.Unmarshal(data, &m)
 		hdr, rest, errS := splitMessage(data)
 		if errP != nil {
-			return // splitMessage may or may not notice; nothing is sent either way
+			if errS == nil && hdr != nil {
+				// A header that decodes with broken other fields would be
+				// forwarded and break the receivers' decoders.
+				t.Fatalf("protobuf rejects %x (%v) but splitMessage accepts it", data, errP)
+			}
+			return
 		}
 		if errS != nil {
 			t.Fatalf("protobuf decodes %x but splitMessage fails: %v", data, errS)
@@ -133,6 +139,59 @@ func FuzzWireMessage(f *testing.F) {
 		var pf agpv1.PeerFrame
 		if err := proto.Unmarshal(pb.Materialize(), &pf); err != nil || !proto.Equal(pf.GetMessage(), &m) {
 			t.Fatalf("peer frame carries %v (%v), want %v", pf.GetMessage(), err, &m)
+		}
+	})
+}
+
+// FuzzPeerView checks msgView, which forwards peer messages without
+// decoding them, against the protobuf library: it accepts exactly what
+// proto.Unmarshal accepts, reads the same header fields, and the message it
+// builds decodes to the original with only hop_limit changed.
+func FuzzPeerView(f *testing.F) {
+	for _, m := range []*agpv1.Message{
+		msgTo(tp, 0),
+		{Header: &agpv1.Header{Destination: tp, Source: "o/n/x", Fanout: 3, HopLimit: 200, Metadata: map[string]string{"a": "b", "": ""}}, Payload: []byte("x")},
+		{Payload: []byte("no header")},
+		{},
+	} {
+		f.Add(encode(m))
+	}
+	f.Add([]byte{0x0a, 0x02, 0x20, 0x05, 0x0a, 0x02, 0x18, 0x03, 0x12, 0x01, 0x41})
+	f.Add([]byte{0x0a, 0x03, 0x12, 0x01, 0xff})             // invalid UTF-8 destination
+	f.Add([]byte{0x0a, 0x05, 0x32, 0x03, 0x0a, 0x01, 0xff}) // invalid UTF-8 metadata key
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m agpv1.Message
+		errP := proto.Unmarshal(data, &m)
+		var v msgView
+		errV := v.parse(data)
+		if errors.Is(errV, errFragmented) {
+			return
+		}
+		if (errP == nil) != (errV == nil) {
+			t.Fatalf("proto.Unmarshal: %v, msgView: %v, for %x", errP, errV, data)
+		}
+		if errP != nil {
+			return
+		}
+		h := m.GetHeader()
+		if (v.nh > 0) != (h != nil) || string(v.dest) != h.GetDestination() || string(v.src) != h.GetSource() ||
+			v.fanout != h.GetFanout() || v.hop != h.GetHopLimit() {
+			t.Fatalf("view %+v disagrees with header %v", v, h)
+		}
+		if h == nil {
+			return
+		}
+		w := v.build(v.hop / 2)
+		var got agpv1.Message
+		if err := proto.Unmarshal(w.body, &got); err != nil {
+			t.Fatalf("built message does not decode: %v", err)
+		}
+		m.Header.HopLimit = v.hop / 2
+		if !proto.Equal(&got, &m) {
+			t.Fatalf("built %v, want %v", &got, &m)
+		}
+		if d := decodeDelivery(w); !proto.Equal(d, &m) {
+			t.Fatalf("delivery %v, want %v", d, &m)
 		}
 	})
 }

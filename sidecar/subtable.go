@@ -53,6 +53,14 @@ func (t *SubTable) lookup(topic string) *topicEntry {
 	return e
 }
 
+// lookupBytes is lookup for a topic held in bytes; it does not allocate.
+func (t *SubTable) lookupBytes(topic []byte) *topicEntry {
+	t.mu.RLock()
+	e := t.topics[string(topic)]
+	t.mu.RUnlock()
+	return e
+}
+
 // add subscribes c to topic. It reports whether c was newly added.
 func (t *SubTable) add(topic string, c *agentConn) bool {
 	t.mu.Lock()

@@ -99,6 +99,11 @@ func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
 	for _, r := range rest {
 		body = append(body, r...)
 	}
+	return newWmsg(hdr, body, bufp), nil
+}
+
+// newWmsg wraps an encoded body; bufp is its pooled storage, if any.
+func newWmsg(hdr *agpv1.Header, body []byte, bufp *[]byte) *wmsg {
 	w := &wmsg{hdr: hdr, body: body}
 	if bufp != nil && len(body) == len(*bufp) && cap(body) == cap(*bufp) && &body[0] == &(*bufp)[0] {
 		w.bufp = bufp
@@ -115,7 +120,7 @@ func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
 	p := protowire.AppendTag(w.ppre[:0], 2, protowire.BytesType)
 	p = protowire.AppendVarint(p, uint64(len(body)))
 	w.pn = uint8(len(p))
-	return w, nil
+	return w
 }
 
 // wmsgFromProto encodes m (slow path, for requests that were decoded as a
@@ -136,13 +141,9 @@ func splitMessage(b []byte) (*agpv1.Header, [][]byte, error) {
 	var hdr *agpv1.Header
 	var rest [][]byte
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
+		num, typ, n, m, err := consumeField(b)
+		if err != nil {
+			return nil, nil, err
 		}
 		field := b[:n+m]
 		switch {
@@ -180,13 +181,9 @@ func sameBacking(a, b []byte) bool {
 func scanOneof(b []byte, lo, hi protowire.Number) (kind protowire.Number, val []byte, once bool, id uint64, err error) {
 	var seen [8]int
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, nil, false, 0, fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return 0, nil, false, 0, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
+		num, typ, n, m, ferr := consumeField(b)
+		if ferr != nil {
+			return 0, nil, false, 0, ferr
 		}
 		switch {
 		case num == 1 && typ == protowire.VarintType:
@@ -210,12 +207,8 @@ func singleField(b []byte, num protowire.Number) ([]byte, bool) {
 	var val []byte
 	count := 0
 	for len(b) > 0 {
-		fnum, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, false
-		}
-		m := protowire.ConsumeFieldValue(fnum, typ, b[n:])
-		if m < 0 {
+		fnum, typ, n, m, err := consumeField(b)
+		if err != nil {
 			return nil, false
 		}
 		if fnum == num {
@@ -286,4 +279,22 @@ func (w *wmsg) bodyBuffer() mem.Buffer {
 		return mem.SliceBuffer(w.body)
 	}
 	return mem.NewBuffer(w.bufp, w)
+}
+
+// consumeField reads one field of an encoding: its number, wire type, the
+// length of its tag and of its value. It refuses what protobuf refuses,
+// including field numbers above protowire.MaxValidNumber.
+func consumeField(b []byte) (protowire.Number, protowire.Type, int, int, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, 0, 0, 0, fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
+	}
+	if num > protowire.MaxValidNumber {
+		return 0, 0, 0, 0, fmt.Errorf("%w: field number %d out of range", errMalformed, num)
+	}
+	m := protowire.ConsumeFieldValue(num, typ, b[n:])
+	if m < 0 {
+		return 0, 0, 0, 0, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
+	}
+	return num, typ, n, m, nil
 }
