@@ -317,3 +317,22 @@ func TestCheckHandshake(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeAck(t *testing.T) {
+	for _, a := range []*agpv1.Ack{
+		{},
+		{RequestId: 1},
+		{RequestId: 1 << 62, MessageId: "a-0123-zz", LocalDeliveries: 3, RemoteDeliveries: 1 << 31},
+		{MessageId: "é", RemoteDeliveries: 2},
+	} {
+		in := &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: a}}
+		bufs, err := wireCodec{}.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out agpv1.AgentResponse
+		if err := proto.Unmarshal(bufs.Materialize(), &out); err != nil || !proto.Equal(&out, in) {
+			t.Fatalf("ack %v -> %v (%v)", in, &out, err)
+		}
+	}
+}

@@ -254,6 +254,10 @@ func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(f.dpre[:f.dn]), (*wmsg)(f).bodyBuffer()}, nil
 	case *peerMsgFrame:
 		return mem.BufferSlice{mem.SliceBuffer(f.ppre[:f.pn]), (*wmsg)(f).bodyBuffer()}, nil
+	case *agpv1.AgentResponse:
+		if a := f.GetAck(); a != nil && len(f.ProtoReflect().GetUnknown()) == 0 && len(a.ProtoReflect().GetUnknown()) == 0 {
+			return mem.BufferSlice{mem.SliceBuffer(encodeAck(a))}, nil
+		}
 	}
 	return protoCodec.Marshal(v)
 }
@@ -297,4 +301,42 @@ func consumeField(b []byte) (protowire.Number, protowire.Type, int, int, error) 
 		return 0, 0, 0, 0, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(m))
 	}
 	return num, typ, n, m, nil
+}
+
+// encodeAck encodes AgentResponse{ack: a} without reflection: one Ack per
+// Publish makes it the most frequent message the node encodes.
+func encodeAck(a *agpv1.Ack) []byte {
+	inner := 0
+	if a.RequestId != 0 {
+		inner += 1 + protowire.SizeVarint(a.RequestId)
+	}
+	if a.MessageId != "" {
+		inner += 1 + protowire.SizeBytes(len(a.MessageId))
+	}
+	if a.LocalDeliveries != 0 {
+		inner += 1 + protowire.SizeVarint(uint64(a.LocalDeliveries))
+	}
+	if a.RemoteDeliveries != 0 {
+		inner += 1 + protowire.SizeVarint(uint64(a.RemoteDeliveries))
+	}
+	b := make([]byte, 0, 1+protowire.SizeVarint(uint64(inner))+inner)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(inner))
+	if a.RequestId != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, a.RequestId)
+	}
+	if a.MessageId != "" {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, a.MessageId)
+	}
+	if a.LocalDeliveries != 0 {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(a.LocalDeliveries))
+	}
+	if a.RemoteDeliveries != 0 {
+		b = protowire.AppendTag(b, 4, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(a.RemoteDeliveries))
+	}
+	return b
 }
