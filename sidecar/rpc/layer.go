@@ -15,7 +15,6 @@ import (
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
 	"github.com/agwproject/agw/internal/names"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -166,11 +165,7 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 		}
 	}
 	if l.cfg.AppAddr != "" {
-		dopts := append([]grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(l.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(l.cfg.MaxMessageBytes)),
-			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(l.o.tp), otelgrpc.WithPropagators(l.o.prop))),
-		}, l.o.appOpts...)
+		dopts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, l.appDialOptions()...)
 		app, err := grpc.NewClient(l.cfg.AppAddr, dopts...)
 		if err != nil {
 			return fmt.Errorf("rpc: AGW_APP_ADDR %s: %w", l.cfg.AppAddr, err)

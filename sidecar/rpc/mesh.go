@@ -88,7 +88,11 @@ func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func
 			if j == i {
 				continue
 			}
-			c.StaticPeers = append(c.StaticPeers, o.node+"="+peers[j])
+			if j > i {
+				// One side dials: no both-sides-dialled link replacement,
+				// which would lose the frames in flight on the replaced link.
+				c.StaticPeers = append(c.StaticPeers, o.node+"="+peers[j])
+			}
 			for _, t := range o.rpcTopics() {
 				c.StaticRoutes = append(c.StaticRoutes, t+"="+o.node)
 			}

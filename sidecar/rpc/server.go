@@ -1,22 +1,47 @@
 package rpc
 
 import (
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
 	"github.com/agwproject/agw/interceptors"
 )
 
+// chainConfig is the interceptor configuration shared by the interception
+// listener and the app client.
+func (l *Layer) chainConfig() interceptors.ChainConfig {
+	return interceptors.ChainConfig{
+		Logger: l.log,
+		Limits: interceptors.Limits{
+			MaxMessageBytes: l.cfg.MaxMessageBytes,
+			MaxConcurrent:   l.cfg.MaxConcurrentCalls,
+			Rate:            l.cfg.RateLimit,
+			Burst:           l.cfg.RateBurst,
+		},
+		TracerProvider: l.o.tp,
+		Propagator:     l.o.prop,
+		LocalOnly:      true,
+	}
+}
+
 // serverOptions builds the interception listener: any method through the
-// raw codec, behind the interception chain.
+// raw codec, behind interceptors.InterceptChain (tracing, metrics, access
+// log, identity: local callers only, limits, recovery).
 func (l *Layer) serverOptions() []grpc.ServerOption {
+	c := l.chainConfig()
+	c.Metrics = interceptors.NewMetrics(l.o.registerer, "intercept")
 	opts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(l.handle),
 		grpc.ForceServerCodecV2(rawCodec{}),
-		grpc.MaxRecvMsgSize(l.cfg.MaxMessageBytes),
-		grpc.MaxSendMsgSize(l.cfg.MaxMessageBytes),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(l.o.tp), otelgrpc.WithPropagators(l.o.prop))),
 	}
-	opts = append(opts, interceptors.ServerChain(l.log, interceptors.NewMetrics(l.o.registerer, "intercept"))...)
+	opts = append(opts, interceptors.InterceptChain(c)...)
 	return append(opts, l.o.srvOpts...)
+}
+
+// appDialOptions builds the client of the agent's own gRPC server.
+func (l *Layer) appDialOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(l.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(l.cfg.MaxMessageBytes)),
+	}
+	opts = append(opts, interceptors.ClientChain(l.chainConfig())...)
+	return append(opts, l.o.appOpts...)
 }
