@@ -714,3 +714,32 @@ func TestDrainIsBoundedAndUnready(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestIdleLearntPeerDropped(t *testing.T) {
+	ctx := ctxT(t)
+	b := startNode(t, sidecartest.Config("b"))
+	sub := subscribe(t, ctx, b, topic)
+	routes := routeTable{topic: {{NodeId: "b", Address: b.PeerAddr().String(), Status: agpv1.RouteEndpoint_STATUS_ACTIVE}}}
+	cfgA := sidecartest.Config("a")
+	cfgA.PeerIdleTimeout = time.Second
+	a := testNode{sidecartest.Start(t, cfgA, sidecar.WithRouteSource(routes)), nil}
+	pub := sidecartest.DialAgent(t, a.Node)
+	if ack, err := pub.PublishTo(ctx, topic, 0, []byte("x")); err != nil || ack.RemoteDeliveries != 1 {
+		t.Fatalf("%v %v", ack, err)
+	}
+	if _, err := sub.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "idle learnt peer dropped by a", func() bool {
+		_, ok := peerInfo(a.Node, "b")
+		return !ok
+	})
+	eventually(t, 5*time.Second, "b sees the link end", func() bool { return peerStatus(b.Node, "a") == sidecar.StatusDown })
+	// Used again, it is dialled again.
+	if ack, err := pub.PublishTo(ctx, topic, 0, []byte("y")); err != nil || ack.RemoteDeliveries != 1 {
+		t.Fatalf("%v %v", ack, err)
+	}
+	if m, err := sub.Next(ctx); err != nil || string(m.Payload) != "y" {
+		t.Fatalf("%v %v", m, err)
+	}
+}
