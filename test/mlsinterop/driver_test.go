@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,8 +51,9 @@ func TestFindDepsMissing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, DriverScript), []byte("//"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := FindDeps(dir); err != nil && !errors.Is(err, ErrDeps) {
-		t.Fatalf("FindDeps: %v", err)
+	// The driver is there but no node_modules/ts-mls above the temp dir.
+	if _, err := FindDeps(dir); !errors.Is(err, ErrDeps) || !strings.Contains(err.Error(), "make test-deps") {
+		t.Fatalf("FindDeps without ts-mls: %v, want ErrDeps naming make test-deps", err)
 	}
 }
 
