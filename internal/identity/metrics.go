@@ -11,7 +11,7 @@ type validatorMetrics struct {
 	rejections map[string]prometheus.Counter
 }
 
-func newValidatorMetrics(reg prometheus.Registerer) (*validatorMetrics, error) {
+func newValidatorMetrics() (*validatorMetrics, []prometheus.Collector) {
 	acc := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agw_identity_validations_accepted_total", Help: "Peer credentials accepted by the identity validator.",
 	})
@@ -22,12 +22,7 @@ func newValidatorMetrics(reg prometheus.Registerer) (*validatorMetrics, error) {
 	for _, r := range reasons {
 		m.rejections[r.reason] = rej.WithLabelValues(r.reason)
 	}
-	for _, c := range []prometheus.Collector{acc, rej} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("identity metrics: %w", err)
-		}
-	}
-	return m, nil
+	return m, []prometheus.Collector{acc, rej}
 }
 
 type sourceMetrics struct {
@@ -35,7 +30,7 @@ type sourceMetrics struct {
 	reloadErrors prometheus.Counter
 }
 
-func newSourceMetrics(reg prometheus.Registerer, s *Source) (*sourceMetrics, error) {
+func newSourceMetrics(s *Source) (*sourceMetrics, []prometheus.Collector) {
 	m := &sourceMetrics{
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agw_identity_reloads_total", Help: "Changes of certificate, key, trust bundle or deny list applied without restart.",
@@ -53,10 +48,19 @@ func newSourceMetrics(reg prometheus.Registerer, s *Source) (*sourceMetrics, err
 		}
 		return snap.NotAfter().Sub(s.opts.now()).Seconds()
 	})
-	for _, c := range []prometheus.Collector{m.reloads, m.reloadErrors, expiry} {
+	return m, []prometheus.Collector{m.reloads, m.reloadErrors, expiry}
+}
+
+// register registers all collectors or, on failure, none of them (so a
+// constructor that fails can be retried with the same registerer).
+func register(reg prometheus.Registerer, cs []prometheus.Collector) error {
+	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("identity metrics: %w", err)
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return fmt.Errorf("identity metrics: %w", err)
 		}
 	}
-	return m, nil
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Source holds the workload's current identity (a Snapshot) and keeps it up
@@ -25,7 +27,9 @@ type Source struct {
 	v        *Validator
 	interval time.Duration
 	memory   bool
-	done     chan struct{}
+	// collectors are registered once construction has succeeded.
+	collectors []prometheus.Collector
+	done       chan struct{}
 
 	cur atomic.Pointer[Snapshot]
 
@@ -41,10 +45,12 @@ type Source struct {
 	certErr     error
 	denyErr     error
 	polls       int
-	gen         uint64
-	subs        map[*subscriber]struct{}
-	closed      bool
-	running     bool
+	// expiredWarned is the generation whose expiry was last logged.
+	expiredWarned uint64
+	gen           uint64
+	subs          map[*subscriber]struct{}
+	closed        bool
+	running       bool
 }
 
 type subscriber struct{ ch chan Event }
@@ -94,6 +100,9 @@ func NewSource(cfg Config, opts ...Option) (*Source, error) {
 	if err := s.checkOwn(svid, b, s.v.DenyList()); err != nil {
 		return nil, err
 	}
+	if err := register(s.opts.reg, s.collectors); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -115,6 +124,9 @@ func NewMemorySource(svid *SVID, bundle *Bundle, trustDomains []string, opts ...
 	if err := s.checkOwn(svid, bundle, nil); err != nil {
 		return nil, err
 	}
+	if err := register(s.opts.reg, s.collectors); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -123,10 +135,7 @@ func newSource(opts []Option) *Source {
 }
 
 func (s *Source) init(svid *SVID, b *Bundle, domains []string) error {
-	vm, err := newValidatorMetrics(s.opts.reg)
-	if err != nil {
-		return err
-	}
+	vm, vcs := newValidatorMetrics()
 	v, err := newValidator(b, domains, s.opts, vm)
 	if err != nil {
 		return err
@@ -134,11 +143,9 @@ func (s *Source) init(svid *SVID, b *Bundle, domains []string) error {
 	s.v = v
 	s.gen = 1
 	s.cur.Store(newSnapshot(svid, b, s.gen, s.opts.now()))
-	m, err := newSourceMetrics(s.opts.reg, s)
-	if err != nil {
-		return err
-	}
+	m, scs := newSourceMetrics(s)
 	s.m = m
+	s.collectors = append(vcs, scs...)
 	return nil
 }
 
@@ -328,6 +335,11 @@ func (s *Source) reload(force bool) (Change, error) {
 		c, err := s.reloadDeny(force)
 		changes |= c
 		errs = append(errs, err)
+	}
+	if snap := s.cur.Load(); s.expiredWarned != snap.Generation() && s.opts.now().After(snap.NotAfter()) {
+		s.expiredWarned = snap.Generation()
+		s.opts.log.Error("this workload's certificate has expired and no valid replacement was found; peers refuse it",
+			"spiffe_id", snap.ID().String(), "serial", serialHex(snap.Leaf()), "not_after", snap.NotAfter(), "cert_file", s.certFiles[0].path)
 	}
 	if changes != 0 {
 		s.m.reloads.Inc()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,4 +282,46 @@ func TestSourcesShareRegistererOnce(t *testing.T) {
 	if _, err := NewMemorySource(issue(t, ca, idB, time.Hour), ca.Bundle(), nil, WithRegisterer(reg)); err == nil {
 		t.Error("second source on one registerer: no error")
 	}
+	// A failed construction registers nothing, so a retry works.
+	reg2 := prometheus.NewRegistry()
+	if _, err := NewMemorySource(issue(t, newCA(t, "example.org"), idB, time.Hour), ca.Bundle(), nil, WithRegisterer(reg2)); err == nil {
+		t.Fatal("untrusted own certificate accepted")
+	}
+	memSource(t, ca, idB, WithRegisterer(reg2))
 }
+
+func TestSourceLogsExpiry(t *testing.T) {
+	ca := newCA(t, "example.org")
+	now := time.Now()
+	var mu sync.Mutex
+	clock := now
+	var logs syncBuffer
+	src, _ := fileSource(t, ca, idA, nil, WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }),
+		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	if _, err := src.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "expired") {
+		t.Fatal("expiry logged early")
+	}
+	mu.Lock()
+	clock = now.Add(2 * time.Hour)
+	mu.Unlock()
+	src.Reload()
+	src.Reload()
+	if n := strings.Count(logs.String(), "has expired"); n != 1 {
+		t.Errorf("expiry logged %d times; want once", n)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

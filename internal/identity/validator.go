@@ -52,11 +52,15 @@ type Validator struct {
 // domains (at least one) and denying nothing until SetDenyList.
 func NewValidator(bundle *Bundle, trustDomains []string, opts ...Option) (*Validator, error) {
 	o := newOptions(opts)
-	m, err := newValidatorMetrics(o.reg)
+	m, cs := newValidatorMetrics()
+	v, err := newValidator(bundle, trustDomains, o, m)
 	if err != nil {
 		return nil, err
 	}
-	return newValidator(bundle, trustDomains, o, m)
+	if err := register(o.reg, cs); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func newValidator(bundle *Bundle, trustDomains []string, o options, m *validatorMetrics) (*Validator, error) {
@@ -112,7 +116,10 @@ func (v *Validator) TrustDomains() []string { return slices.Clone(v.domains) }
 func (v *Validator) Validate(chain []*x509.Certificate, usage Usage, at time.Time) (ID, error) {
 	id, err := v.validate(chain, usage, at)
 	v.record(id, chain, usage, err)
-	return id, err
+	if err != nil {
+		return ID{}, err
+	}
+	return id, nil
 }
 
 // ValidateDER is Validate for DER-encoded certificates (as carried in TLS
