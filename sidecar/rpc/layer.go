@@ -15,6 +15,7 @@ import (
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
 	"github.com/agwproject/agw/internal/names"
+	"github.com/agwproject/agw/sidecar"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,7 +29,7 @@ var ErrClosed = errors.New("rpc: layer closed")
 // agent's outgoing calls and the replay of incoming calls to the agent.
 type Layer struct {
 	cfg       Config
-	agentAddr string
+	agentAddr func(context.Context) (string, error)
 	o         options
 	log       *slog.Logger
 	m         *metrics
@@ -62,14 +63,36 @@ type Layer struct {
 // New validates cfg and returns a Layer that will use the agent API of its
 // sidecar node at agentAddr (node.AgentAddr().String()); Run starts it.
 func New(cfg Config, agentAddr string, opts ...Option) (*Layer, error) {
+	if agentAddr == "" {
+		return nil, errors.New("rpc: the sidecar's agent API address is empty")
+	}
+	return newLayer(cfg, func(context.Context) (string, error) { return agentAddr, nil }, opts...)
+}
+
+// NewForNode is New for a node in this process: Run waits until the node is
+// ready and uses its bound agent API address.
+func NewForNode(cfg Config, node *sidecar.Node, opts ...Option) (*Layer, error) {
+	if node == nil {
+		return nil, errors.New("rpc: nil sidecar node")
+	}
+	return newLayer(cfg, func(ctx context.Context) (string, error) {
+		select {
+		case <-node.Ready():
+			return node.AgentAddr().String(), nil
+		case <-node.Done():
+			return "", errors.New("rpc: the sidecar node stopped before it was ready")
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}, opts...)
+}
+
+func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts ...Option) (*Layer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("rpc config: %w", err)
 	}
 	if !cfg.Enabled() {
 		return nil, errors.New("rpc config: AGW_AGENT_NAME is empty, so the RPC layer is off; set it to this agent's org/namespace/service/instance")
-	}
-	if agentAddr == "" {
-		return nil, errors.New("rpc: the sidecar's agent API address is empty")
 	}
 	var o options
 	for _, f := range opts {
@@ -146,9 +169,13 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 		return ErrClosed
 	default:
 	}
+	addr, err := l.agentAddr(ctx)
+	if err != nil {
+		return err
+	}
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
 	defer scancel()
-	cl, err := client.Dial(sctx, l.agentAddr,
+	cl, err := client.Dial(sctx, addr,
 		client.WithDeliveryBuffer(4096),
 		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))))
 	if err != nil {
@@ -202,7 +229,9 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 	case err = <-serveErr:
 		err = fmt.Errorf("rpc: interception listener: %w", err)
 	case <-cl.Done():
-		err = fmt.Errorf("rpc: the sidecar's agent API stream ended: %w", cl.Err())
+		if ctx.Err() == nil && !isClosed(l.stop) {
+			err = fmt.Errorf("rpc: the sidecar's agent API stream ended: %w", cl.Err())
+		}
 	}
 	l.shutdown(srv)
 	cl.Close()
