@@ -290,8 +290,38 @@ func (n *Node) publish(c *agentConn, id uint64, msg *agpv1.Message, now int64) *
 	return n.publishParts(c, id, hdr, rest, now)
 }
 
-// publishBytes handles a Publish whose message is encoded in mb.
+// publishBytes handles a Publish whose message is encoded in mb, without
+// decoding it (see msgView): the header is checked and completed in place.
 func (n *Node) publishBytes(c *agentConn, id uint64, mb []byte, now int64) *agpv1.AgentResponse {
+	var v msgView
+	err := v.parse(mb)
+	if errors.Is(err, errFragmented) {
+		return n.publishBytesSlow(c, id, mb, now)
+	}
+	if err != nil {
+		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "publish: message: %v", err)
+	}
+	if v.nh == 0 || !names.ValidBytes(v.dest) || (len(v.src) > 0 && !names.ValidBytes(v.src)) || v.hop > MaxHopLimit {
+		// The slow path explains what is wrong.
+		return n.publishBytesSlow(c, id, mb, now)
+	}
+	hop, setHop := v.hop, false
+	if hop == 0 {
+		hop, setHop = n.cfg.DefaultHopLimit, true
+	}
+	msgID, newID := string(v.id), ""
+	if msgID == "" {
+		msgID = n.ids.next()
+		newID = msgID
+	}
+	w := v.buildWith(hop, setHop, newID)
+	w.dest = string(v.dest)
+	return n.publishWire(c, id, w, msgID, now)
+}
+
+// publishBytesSlow decodes the header.
+func (n *Node) publishBytesSlow(c *agentConn, id uint64, mb []byte, now int64) *agpv1.AgentResponse {
 	hdr, rest, err := splitMessage(mb)
 	if err != nil {
 		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
@@ -315,11 +345,19 @@ func (n *Node) publishParts(c *agentConn, id uint64, h *agpv1.Header, rest [][]b
 	if err != nil {
 		return errResp(id, codes.InvalidArgument, "publish: %v", err)
 	}
+	return n.publishWire(c, id, w, h.MessageId, now)
+}
+
+// publishWire sends a validated message in wire form and answers the
+// Publish.
+func (n *Node) publishWire(c *agentConn, id uint64, w *wmsg, msgID string, now int64) *agpv1.AgentResponse {
 	if size := w.size(); size > n.cfg.MaxMessageBytes {
+		w.unref()
 		n.m.requests.WithLabelValues("publish", codes.ResourceExhausted.String()).Inc()
 		return errResp(id, codes.ResourceExhausted, "publish: message is %d bytes, the limit is %d (AGW_MAX_MESSAGE_BYTES)", size, n.cfg.MaxMessageBytes)
 	}
 	if n.draining.Load() {
+		w.unref()
 		return errResp(id, codes.Unavailable, "publish: sidecar is shutting down")
 	}
 	c.countIn(w.size(), now)
@@ -328,7 +366,7 @@ func (n *Node) publishParts(c *agentConn, id uint64, h *agpv1.Header, rest [][]b
 	w.unref()
 	n.m.pubOK.Inc()
 	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{
-		RequestId: id, MessageId: h.MessageId, LocalDeliveries: local, RemoteDeliveries: remote,
+		RequestId: id, MessageId: msgID, LocalDeliveries: local, RemoteDeliveries: remote,
 	}}}
 }
 

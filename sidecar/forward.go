@@ -29,15 +29,14 @@ func (n *Node) topicState(topic string) *topicState {
 // forward sends a message published by local agent from to its targets and
 // returns how many local connections and peer nodes took it.
 func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32) {
-	h := w.hdr
 	size := w.size()
-	fan := h.Fanout
-	ts := n.topicState(h.Destination)
+	fan := w.fanout
+	ts := n.topicState(w.dest)
 	local = n.deliverLocal(w, from, fan, t0)
 	if fan != 0 && local >= fan {
 		return local, 0
 	}
-	eps := n.routes.Endpoints(h.Destination)
+	eps := n.routes.Endpoints(w.dest)
 	if len(eps) == 0 {
 		if local == 0 {
 			n.m.drop(DropNoSubscribers, 1)
@@ -110,7 +109,7 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 // deliverLocal hands msg to local subscribers of its destination, except
 // exclude, applying fanout (0 = all). It returns the number that took it.
 func (n *Node) deliverLocal(w *wmsg, exclude *agentConn, fan uint32, t0 int64) uint32 {
-	return n.deliverTo(n.subs.lookup(w.hdr.Destination), w, exclude, fan, t0)
+	return n.deliverTo(n.subs.lookup(w.dest), w, exclude, fan, t0)
 }
 
 // deliverTo is deliverLocal for a looked-up topic entry (nil: none).

@@ -336,3 +336,41 @@ func TestEncodeAck(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishFastAndSlowPathsAgree(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	c, sub := n.testConn(t), n.testConn(t)
+	n.subscribe(sub, 0, tp)
+	for _, m := range []*agpv1.Message{
+		{Header: &agpv1.Header{Destination: tp}, Payload: []byte("p")},
+		{Header: &agpv1.Header{Destination: tp, Source: "o/n/src/1", MessageId: "m-1", HopLimit: 3, Fanout: 1,
+			Metadata: map[string]string{"traceparent": "00-abc"}, ContentType: "application/json"}, Payload: make([]byte, 3000)},
+	} {
+		b := encode(m)
+		fast := n.publishBytes(c, 1, b, 1).GetAck()
+		df := deliveries(sub)
+		slow := n.publishBytesSlow(c, 2, b, 1).GetAck()
+		ds := deliveries(sub)
+		if fast == nil || slow == nil || len(df) != 1 || len(ds) != 1 {
+			t.Fatalf("fast %v slow %v deliveries %d/%d", fast, slow, len(df), len(ds))
+		}
+		if m.Header.MessageId == "" {
+			// Fresh ids differ; compare the rest.
+			if fast.MessageId == "" || df[0].Header.MessageId != fast.MessageId || ds[0].Header.MessageId != slow.MessageId {
+				t.Fatalf("ids: ack %q/%q, delivered %q/%q", fast.MessageId, slow.MessageId, df[0].Header.MessageId, ds[0].Header.MessageId)
+			}
+			df[0].Header.MessageId, ds[0].Header.MessageId = "", ""
+		}
+		if !proto.Equal(df[0], ds[0]) {
+			t.Fatalf("fast path delivered %v, slow path %v", df[0], ds[0])
+		}
+		want := proto.Clone(m).(*agpv1.Message)
+		want.Header.MessageId = df[0].Header.MessageId
+		if want.Header.HopLimit == 0 {
+			want.Header.HopLimit = 8
+		}
+		if !proto.Equal(df[0], want) {
+			t.Fatalf("delivered %v, want %v", df[0], want)
+		}
+	}
+}

@@ -193,5 +193,19 @@ func FuzzPeerView(f *testing.F) {
 		if d := decodeDelivery(w); !proto.Equal(d, &m) {
 			t.Fatalf("delivery %v, want %v", d, &m)
 		}
+		if string(v.id) != h.GetMessageId() {
+			t.Fatalf("view id %q, header %q", v.id, h.GetMessageId())
+		}
+		// The publish path: keep hop_limit, set a message id.
+		w = v.buildWith(0, false, "n-1")
+		got.Reset()
+		if err := proto.Unmarshal(w.body, &got); err != nil {
+			t.Fatalf("built message does not decode: %v", err)
+		}
+		m.Header.HopLimit = v.hop
+		m.Header.MessageId = "n-1"
+		if !proto.Equal(&got, &m) {
+			t.Fatalf("built %v, want %v", &got, &m)
+		}
 	})
 }

@@ -28,6 +28,7 @@ type msgView struct {
 	nr     int
 	dest   []byte
 	src    []byte
+	id     []byte
 	fanout uint32
 	hop    uint32
 }
@@ -87,6 +88,8 @@ func (v *msgView) parseHeader(b []byte) error {
 				v.src = s
 			case 2:
 				v.dest = s
+			case 5:
+				v.id = s
 			}
 		case (num == 3 || num == 4) && typ == protowire.VarintType:
 			x, _ := protowire.ConsumeVarint(val)
@@ -124,8 +127,18 @@ func checkMapEntry(b []byte) error {
 }
 
 // build encodes the message with hop_limit set to hop.
-func (v *msgView) build(hop uint32) *wmsg {
-	hl := 1 + protowire.SizeVarint(uint64(hop))
+func (v *msgView) build(hop uint32) *wmsg { return v.buildWith(hop, true, "") }
+
+// buildWith encodes the message, appending hop_limit (if setHop) and
+// message_id (if id is not empty) to its header.
+func (v *msgView) buildWith(hop uint32, setHop bool, id string) *wmsg {
+	hl := 0
+	if setHop {
+		hl += 1 + protowire.SizeVarint(uint64(hop))
+	}
+	if id != "" {
+		hl += 1 + protowire.SizeBytes(len(id))
+	}
 	for _, s := range v.hdr[:v.nh] {
 		hl += len(s)
 	}
@@ -146,10 +159,18 @@ func (v *msgView) build(hop uint32) *wmsg {
 	for _, s := range v.hdr[:v.nh] {
 		body = append(body, s...)
 	}
-	body = protowire.AppendTag(body, 4, protowire.VarintType)
-	body = protowire.AppendVarint(body, uint64(hop))
+	if setHop {
+		body = protowire.AppendTag(body, 4, protowire.VarintType)
+		body = protowire.AppendVarint(body, uint64(hop))
+	}
+	if id != "" {
+		body = protowire.AppendTag(body, 5, protowire.BytesType)
+		body = protowire.AppendString(body, id)
+	}
 	for _, s := range v.rest[:v.nr] {
 		body = append(body, s...)
 	}
-	return newWmsg(nil, body, bufp)
+	w := newWmsg(body, bufp)
+	w.fanout = v.fanout
+	return w
 }

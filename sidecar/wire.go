@@ -29,14 +29,15 @@ import (
 // fails early, a queue dropped at close) only means the garbage collector
 // frees the buffer instead; nothing reads a body after its last release.
 type wmsg struct {
-	hdr  *agpv1.Header
-	body []byte // encoding of the agpv1.Message
-	bufp *[]byte
-	refs atomic.Int32
-	dpre [2 + 2*binary10]byte
-	dn   uint8
-	ppre [1 + binary10]byte
-	pn   uint8
+	dest   string // header.destination, for routing (empty on the peer path)
+	fanout uint32
+	body   []byte // encoding of the agpv1.Message
+	bufp   *[]byte
+	refs   atomic.Int32
+	dpre   [2 + 2*binary10]byte
+	dn     uint8
+	ppre   [1 + binary10]byte
+	pn     uint8
 }
 
 var bodyPool = mem.DefaultBufferPool()
@@ -99,12 +100,14 @@ func buildWmsg(hdr *agpv1.Header, rest [][]byte) (*wmsg, error) {
 	for _, r := range rest {
 		body = append(body, r...)
 	}
-	return newWmsg(hdr, body, bufp), nil
+	w := newWmsg(body, bufp)
+	w.dest, w.fanout = hdr.Destination, hdr.Fanout
+	return w, nil
 }
 
 // newWmsg wraps an encoded body; bufp is its pooled storage, if any.
-func newWmsg(hdr *agpv1.Header, body []byte, bufp *[]byte) *wmsg {
-	w := &wmsg{hdr: hdr, body: body}
+func newWmsg(body []byte, bufp *[]byte) *wmsg {
+	w := &wmsg{body: body}
 	if bufp != nil && len(body) == len(*bufp) && cap(body) == cap(*bufp) && &body[0] == &(*bufp)[0] {
 		w.bufp = bufp
 		w.refs.Store(1)
