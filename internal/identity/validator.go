@@ -165,9 +165,16 @@ func (v *Validator) ValidateMLSCredential(chain [][]byte, signatureKey []byte, a
 	return ID{}, err
 }
 
+// MaxChainLength bounds the certificates a peer may present (leaf and
+// intermediates), so a hostile credential cannot make validation costly.
+const MaxChainLength = 8
+
 func parseDERChain(chain [][]byte) ([]*x509.Certificate, error) {
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%w: empty certificate chain", ErrMalformed)
+	}
+	if len(chain) > MaxChainLength {
+		return nil, fmt.Errorf("%w: chain of %d certificates; at most %d", ErrMalformed, len(chain), MaxChainLength)
 	}
 	certs := make([]*x509.Certificate, 0, len(chain))
 	for i, der := range chain {
@@ -187,6 +194,9 @@ func (v *Validator) validate(chain []*x509.Certificate, usage Usage, at time.Tim
 func (v *Validator) validateWith(bundle *Bundle, deny *DenyList, chain []*x509.Certificate, usage Usage, at time.Time) (ID, error) {
 	if len(chain) == 0 || slices.Contains(chain, nil) {
 		return ID{}, fmt.Errorf("%w: empty certificate chain", ErrMalformed)
+	}
+	if len(chain) > MaxChainLength {
+		return ID{}, fmt.Errorf("%w: chain of %d certificates; at most %d", ErrMalformed, len(chain), MaxChainLength)
 	}
 	if at.IsZero() {
 		at = v.opts.now()

@@ -202,3 +202,19 @@ func TestNewValidatorErrors(t *testing.T) {
 		t.Errorf("key in bundle: %v", err)
 	}
 }
+
+func TestValidatorChainLimit(t *testing.T) {
+	ca := newCA(t, "example.org")
+	v := newTestValidator(t, ca, []string{"example.org"})
+	svid := issue(t, ca, idA, time.Hour)
+	long := [][]byte{svid.Leaf().Raw}
+	for len(long) <= MaxChainLength {
+		long = append(long, ca.Certificate().Raw)
+	}
+	if _, err := v.ValidateDER(long, UsageMLS, time.Time{}); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("long chain: %v", err)
+	}
+	if _, err := v.ValidateDER(long[:MaxChainLength], UsageMLS, time.Time{}); err != nil {
+		t.Errorf("chain at the limit: %v", err)
+	}
+}
