@@ -47,10 +47,16 @@ func (f *framer) verifyContent(pub []byte, ac *wire.AuthenticatedContent) error 
 	return nil
 }
 
+// membershipTBM encodes AuthenticatedContentTBM, the input of a
+// PublicMessage's membership tag (§6.2).
+func (f *framer) membershipTBM(ac *wire.AuthenticatedContent) []byte {
+	tbs := wire.FramedContentTBS(wire.MLS10, wire.WireFormatPublicMessage, &ac.Content, f.ctx)
+	return wire.AuthenticatedContentTBM(tbs, &ac.Auth, ac.Content.ContentType)
+}
+
 // membershipTag computes the membership tag of a PublicMessage (§6.2).
 func (f *framer) membershipTag(ac *wire.AuthenticatedContent) []byte {
-	tbs := wire.FramedContentTBS(wire.MLS10, wire.WireFormatPublicMessage, &ac.Content, f.ctx)
-	return f.s.MAC(f.membershipKey, wire.AuthenticatedContentTBM(tbs, &ac.Auth, ac.Content.ContentType))
+	return f.s.MAC(f.membershipKey, f.membershipTBM(ac))
 }
 
 // protectPublic encodes a signed AuthenticatedContent as a PublicMessage,
@@ -90,9 +96,7 @@ func (f *framer) unprotectPublic(pm *wire.PublicMessage) (*wire.AuthenticatedCon
 	ac := &wire.AuthenticatedContent{WireFormat: wire.WireFormatPublicMessage, Content: pm.Content, Auth: pm.Auth}
 	switch pm.Content.Sender.Type {
 	case wire.SenderTypeMember:
-		if !f.s.VerifyMAC(f.membershipKey, wire.AuthenticatedContentTBM(
-			wire.FramedContentTBS(wire.MLS10, wire.WireFormatPublicMessage, &ac.Content, f.ctx),
-			&ac.Auth, ac.Content.ContentType), pm.MembershipTag) {
+		if !f.s.VerifyMAC(f.membershipKey, f.membershipTBM(ac), pm.MembershipTag) {
 			return nil, ErrBadMembershipTag
 		}
 	}

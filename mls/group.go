@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
@@ -217,48 +218,21 @@ func supportsRequired(leaf *wire.LeafNode, rc *wire.RequiredCapabilities) bool {
 		return true
 	}
 	for _, e := range rc.ExtensionTypes {
-		if e > wire.ExtensionTypeExternalSenders && !containsExtType(leaf.Capabilities.Extensions, e) {
+		if e > wire.ExtensionTypeExternalSenders && !slices.Contains(leaf.Capabilities.Extensions, e) {
 			return false
 		}
 	}
 	for _, p := range rc.ProposalTypes {
-		if p > wire.ProposalTypeGroupContextExtensions && !containsProposalType(leaf.Capabilities.Proposals, p) {
+		if p > wire.ProposalTypeGroupContextExtensions && !slices.Contains(leaf.Capabilities.Proposals, p) {
 			return false
 		}
 	}
 	for _, c := range rc.CredentialTypes {
-		if !containsCredType(leaf.Capabilities.Credentials, c) {
+		if !slices.Contains(leaf.Capabilities.Credentials, c) {
 			return false
 		}
 	}
 	return true
-}
-
-func containsExtType(l []wire.ExtensionType, v wire.ExtensionType) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func containsProposalType(l []wire.ProposalType, v wire.ProposalType) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func containsCredType(l []wire.CredentialType, v wire.CredentialType) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // checkLeafInGroup performs the §7.3 checks that need the group: the
@@ -274,7 +248,7 @@ func checkLeafInGroup(t *tree.Tree, exts []wire.Extension, leaf *wire.LeafNode, 
 		return fmt.Errorf("%w: does not support the group's required capabilities", ErrInvalidLeafNode)
 	}
 	for _, e := range exts {
-		if e.Type > wire.ExtensionTypeExternalSenders && !wire.IsGREASE(uint16(e.Type)) && !containsExtType(leaf.Capabilities.Extensions, e.Type) {
+		if e.Type > wire.ExtensionTypeExternalSenders && !wire.IsGREASE(uint16(e.Type)) && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
 			return fmt.Errorf("%w: does not support group extension %d", ErrInvalidLeafNode, e.Type)
 		}
 	}
@@ -283,10 +257,10 @@ func checkLeafInGroup(t *tree.Tree, exts []wire.Extension, leaf *wire.LeafNode, 
 			continue
 		}
 		m := t.Leaf(l)
-		if !containsCredType(leaf.Capabilities.Credentials, m.Credential.Type) {
+		if !slices.Contains(leaf.Capabilities.Credentials, m.Credential.Type) {
 			return fmt.Errorf("%w: does not support the credential type of member %d", ErrInvalidLeafNode, l)
 		}
-		if !containsCredType(m.Capabilities.Credentials, leaf.Credential.Type) {
+		if !slices.Contains(m.Capabilities.Credentials, leaf.Credential.Type) {
 			return fmt.Errorf("%w: member %d does not support its credential type", ErrInvalidLeafNode, l)
 		}
 	}

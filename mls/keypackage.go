@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/agwproject/agw/mls/codec"
@@ -213,7 +214,7 @@ func leafPolicy(cfg *config, leaf *wire.LeafNode) error {
 			return fmt.Errorf("%w: outside its lifetime", ErrInvalidLeafNode)
 		}
 	}
-	if !containsVersion(leaf.Capabilities.Versions, wire.MLS10) {
+	if !slices.Contains(leaf.Capabilities.Versions, wire.MLS10) {
 		return fmt.Errorf("%w: does not support MLS 1.0", ErrInvalidLeafNode)
 	}
 	if cfg.validator != nil {
@@ -222,15 +223,6 @@ func leafPolicy(cfg *config, leaf *wire.LeafNode) error {
 		}
 	}
 	return nil
-}
-
-func containsVersion(l []wire.ProtocolVersion, v wire.ProtocolVersion) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // bundleMagic starts an encoded KeyPackageBundle.

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
@@ -246,7 +247,7 @@ func (g *Group) planCommit(committer wire.Sender, list []resolvedProposal) (*com
 				return nil, fmt.Errorf("%w: member %d lacks the required capabilities", ErrInvalidProposal, l)
 			}
 			for _, e := range plan.ext {
-				if e.Type > wire.ExtensionTypeExternalSenders && !wire.IsGREASE(uint16(e.Type)) && !containsExtType(leaf.Capabilities.Extensions, e.Type) {
+				if e.Type > wire.ExtensionTypeExternalSenders && !wire.IsGREASE(uint16(e.Type)) && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
 					return nil, fmt.Errorf("%w: member %d does not support extension %d", ErrInvalidProposal, l, e.Type)
 				}
 			}

@@ -3,6 +3,7 @@ package tree
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
@@ -58,32 +59,14 @@ func ValidateLeaf(s *suite.Suite, leaf *wire.LeafNode, groupID []byte, index Lea
 	for _, e := range leaf.Extensions {
 		// Extension types defined by RFC 9420 (1-5) are default and need
 		// not be listed (§7.2).
-		if e.Type > wire.ExtensionTypeExternalSenders && !containsExt(leaf.Capabilities.Extensions, e.Type) {
+		if e.Type > wire.ExtensionTypeExternalSenders && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
 			return fmt.Errorf("%w: extension %d not listed in the leaf's capabilities", ErrInvalidLeaf, e.Type)
 		}
 	}
-	if !containsCred(leaf.Capabilities.Credentials, leaf.Credential.Type) {
+	if !slices.Contains(leaf.Capabilities.Credentials, leaf.Credential.Type) {
 		return fmt.Errorf("%w: credential type %d not listed in the leaf's capabilities", ErrInvalidLeaf, leaf.Credential.Type)
 	}
 	return VerifyLeafSignature(s, leaf, groupID, index)
-}
-
-func containsExt(s []wire.ExtensionType, v wire.ExtensionType) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func containsCred(s []wire.CredentialType, v wire.CredentialType) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // VerifyLeafSignatures checks the signature of every non-blank leaf with

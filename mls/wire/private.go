@@ -13,11 +13,33 @@ type PrivateMessage struct {
 	Ciphertext          []byte
 }
 
+// writePrivateHeader writes group_id, epoch and content_type, the fields
+// that begin PrivateMessage, SenderDataAAD and PrivateContentAAD.
+func writePrivateHeader(w *codec.Writer, groupID []byte, epoch uint64, ct ContentType) {
+	w.Opaque(groupID)
+	w.U64(epoch)
+	w.U8(uint8(ct))
+}
+
+// readPrivateHeader reads what writePrivateHeader writes; ok is false
+// after a read error or an unknown content type (which fails r).
+func readPrivateHeader(r *codec.Reader) (groupID []byte, epoch uint64, ct ContentType, ok bool) {
+	groupID = r.Opaque()
+	epoch = r.U64()
+	ct = ContentType(r.U8())
+	if r.Err() != nil {
+		return groupID, epoch, ct, false
+	}
+	if !ct.Valid() {
+		r.Failf("wire: unknown content type %d", uint8(ct))
+		return groupID, epoch, ct, false
+	}
+	return groupID, epoch, ct, true
+}
+
 // Marshal writes the message.
 func (v *PrivateMessage) Marshal(w *codec.Writer) {
-	w.Opaque(v.GroupID)
-	w.U64(v.Epoch)
-	w.U8(uint8(v.ContentType))
+	writePrivateHeader(w, v.GroupID, v.Epoch, v.ContentType)
 	w.Opaque(v.AuthenticatedData)
 	w.Opaque(v.EncryptedSenderData)
 	w.Opaque(v.Ciphertext)
@@ -26,11 +48,8 @@ func (v *PrivateMessage) Marshal(w *codec.Writer) {
 // Unmarshal reads the message. An unknown content type is an error.
 func (v *PrivateMessage) Unmarshal(r *codec.Reader) {
 	*v = PrivateMessage{}
-	v.GroupID = r.Opaque()
-	v.Epoch = r.U64()
-	v.ContentType = ContentType(r.U8())
-	if r.Err() == nil && !v.ContentType.Valid() {
-		r.Failf("wire: unknown content type %d", uint8(v.ContentType))
+	var ok bool
+	if v.GroupID, v.Epoch, v.ContentType, ok = readPrivateHeader(r); !ok {
 		return
 	}
 	v.AuthenticatedData = r.Opaque()
@@ -129,19 +148,12 @@ type SenderDataAAD struct {
 
 // Marshal writes the AAD.
 func (v *SenderDataAAD) Marshal(w *codec.Writer) {
-	w.Opaque(v.GroupID)
-	w.U64(v.Epoch)
-	w.U8(uint8(v.ContentType))
+	writePrivateHeader(w, v.GroupID, v.Epoch, v.ContentType)
 }
 
 // Unmarshal reads the AAD. An unknown content type is an error.
 func (v *SenderDataAAD) Unmarshal(r *codec.Reader) {
-	v.GroupID = r.Opaque()
-	v.Epoch = r.U64()
-	v.ContentType = ContentType(r.U8())
-	if r.Err() == nil && !v.ContentType.Valid() {
-		r.Failf("wire: unknown content type %d", uint8(v.ContentType))
-	}
+	v.GroupID, v.Epoch, v.ContentType, _ = readPrivateHeader(r)
 }
 
 // PrivateContentAAD is the associated data of the content encryption
@@ -155,22 +167,16 @@ type PrivateContentAAD struct {
 
 // Marshal writes the AAD.
 func (v *PrivateContentAAD) Marshal(w *codec.Writer) {
-	w.Opaque(v.GroupID)
-	w.U64(v.Epoch)
-	w.U8(uint8(v.ContentType))
+	writePrivateHeader(w, v.GroupID, v.Epoch, v.ContentType)
 	w.Opaque(v.AuthenticatedData)
 }
 
 // Unmarshal reads the AAD. An unknown content type is an error.
 func (v *PrivateContentAAD) Unmarshal(r *codec.Reader) {
-	v.GroupID = r.Opaque()
-	v.Epoch = r.U64()
-	v.ContentType = ContentType(r.U8())
-	if r.Err() == nil && !v.ContentType.Valid() {
-		r.Failf("wire: unknown content type %d", uint8(v.ContentType))
-		return
+	var ok bool
+	if v.GroupID, v.Epoch, v.ContentType, ok = readPrivateHeader(r); ok {
+		v.AuthenticatedData = r.Opaque()
 	}
-	v.AuthenticatedData = r.Opaque()
 }
 
 // SenderDataAADFor returns the encoded SenderDataAAD of a PrivateMessage.
