@@ -246,3 +246,13 @@ func randomSerial() (*big.Int, error) {
 	}
 	return s.Add(s, big.NewInt(1)), nil
 }
+
+// MemorySource issues an SVID for id and returns a memory Source holding it
+// with this CA's bundle (the demo's sidecars, tests of other packages).
+func (ca *CA) MemorySource(id ID, lifetime time.Duration, opts ...Option) (*Source, error) {
+	svid, err := ca.Issue(id, lifetime)
+	if err != nil {
+		return nil, err
+	}
+	return NewMemorySource(svid, ca.b, nil, opts...)
+}

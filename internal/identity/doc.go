@@ -11,7 +11,18 @@
 // domains and a reloadable deny list, and answers with the peer's ID or one
 // of the sentinel errors (ErrUntrusted, ErrExpired, ErrRevoked, ...).
 //
-// NewCA makes a throwaway in-memory CA for the demo and for tests.
+// NewCA makes a throwaway in-memory CA for the demo and for tests
+// (CA.MemorySource gives a ready Source).
+//
+// Wiring: NewSource(cfg) loads the files (ConfigFromEnv, BindFlags,
+// Validate for AGW_IDENTITY_*); run Source.Run(ctx) in a goroutine to follow
+// changes; credentials.NewTLS(src.ServerTLSConfig()) and
+// credentials.NewTLS(src.ClientTLSConfig()) secure the peer links, and
+// PeerIDFromContext names the peer in handlers. The MLS layer signs with
+// Snapshot.MLSSignatureKey, presents Snapshot.ChainDER as its X.509
+// credential, validates members with Validator.ValidateMLSCredential, and
+// on Subscribe events commits an Update (ChangeCertificate) or removes
+// members whose credentials are now refused (ChangeDenyList, ChangeBundle).
 //
 // Key material never appears in logs or error strings of this package.
 package identity

@@ -243,3 +243,27 @@ func TestTLSRotationWhileServing(t *testing.T) {
 		t.Fatal("Run did not stop with its context")
 	}
 }
+
+func TestTLSClientWithoutCertificateRefused(t *testing.T) {
+	ca := newCA(t, "example.org")
+	srv, err := ca.MemorySource(MustParseID(idA), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	s := startTLSServer(t, srv.ServerTLSConfig())
+	if _, err := dial(t, s.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}); err == nil {
+		t.Error("client without a certificate completed the exchange")
+	}
+	if r := s.next(t); r.err == nil {
+		t.Error("server accepted a client without a certificate")
+	}
+	// TLS 1.2 is refused too.
+	cli := memSource(t, ca, idB)
+	old := cli.ClientTLSConfig()
+	old.MinVersion, old.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+	if _, err := dial(t, s.addr, old); err == nil {
+		t.Error("TLS 1.2 client accepted")
+	}
+	s.next(t)
+}
