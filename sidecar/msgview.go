@@ -9,12 +9,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// A message from a peer is forwarded without decoding: msgView reads the
-// header fields the node needs, checks the whole header as the protobuf
-// library would (so an agent is never handed a message its decoder
-// rejects), and the new body is the old header plus a hop_limit field
-// appended to it (the last occurrence of a field wins), then the other
-// fields unchanged.
+// Messages are forwarded without decoding them: msgView reads the header
+// fields the node needs, checks the whole header as the protobuf library
+// would (so an agent is never handed a message its decoder rejects), and a
+// new body is the old header with the fields the node sets (hop_limit,
+// message_id) appended to it (the last occurrence of a field wins), then the
+// message's other fields unchanged.
 
 const maxSegs = 4
 
