@@ -52,8 +52,11 @@
 // are redialled with exponential backoff and jitter (ReconnectMin to
 // ReconnectMax); a shutting-down node sends Goodbye first.
 //
-// Data plane: messages travel in wire form. A message is parsed once on
-// arrival (header only, never the payload), encoded once, and the same
-// bytes are sent to every target wrapped in a Delivery or PeerFrame, so
-// multicast costs one encoding whatever the fanout.
+// Data plane: messages travel in wire form. A message is never decoded: its
+// header fields are read and checked in place, the fields the node sets
+// (hop_limit, message_id) are appended to the header, and the resulting
+// bytes, in a pooled buffer, are sent to every target wrapped in a Delivery
+// or PeerFrame, so multicast costs one encoding whatever the fanout. The
+// listeners use a pass-through gRPC codec for this; on the wire everything
+// is ordinary protobuf.
 package sidecar
