@@ -121,13 +121,7 @@ func (t *SecretTree) Leaves() uint32 { return t.leaves }
 // Next returns the key for the next generation of the leaf's ratchet and
 // advances it; a sender uses it to encrypt.
 func (t *SecretTree) Next(leaf uint32, typ RatchetType) (Key, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, err := t.ratchet(leaf, typ)
-	if err != nil {
-		return Key{}, err
-	}
-	return r.get(r.next, t.cfg)
+	return t.with(leaf, typ, func(r *ratchet) (Key, error) { return r.take(r.next, t.cfg, true) })
 }
 
 // Get returns the key of the given generation of the leaf's ratchet and
@@ -136,13 +130,19 @@ func (t *SecretTree) Next(leaf uint32, typ RatchetType) (Key, error) {
 // ratcheting forward (at most the maximum forward jump), keeping the
 // skipped keys within the out-of-order window.
 func (t *SecretTree) Get(leaf uint32, typ RatchetType, generation uint32) (Key, error) {
+	return t.with(leaf, typ, func(r *ratchet) (Key, error) { return r.take(generation, t.cfg, true) })
+}
+
+// with runs f on the leaf's ratchet under the tree's lock, naming the
+// ratchet in f's error.
+func (t *SecretTree) with(leaf uint32, typ RatchetType, f func(*ratchet) (Key, error)) (Key, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r, err := t.ratchet(leaf, typ)
 	if err != nil {
 		return Key{}, err
 	}
-	k, err := r.get(generation, t.cfg)
+	k, err := f(r)
 	if err != nil {
 		return Key{}, fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
 	}
@@ -158,17 +158,7 @@ func (t *SecretTree) Get(leaf uint32, typ RatchetType, generation uint32) (Key, 
 // ErrGenerationTooOld, ErrGenerationTooFar, ErrLeafOutOfRange). The
 // returned slices are the caller's.
 func (t *SecretTree) Peek(leaf uint32, typ RatchetType, generation uint32) (Key, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, err := t.ratchet(leaf, typ)
-	if err != nil {
-		return Key{}, err
-	}
-	k, err := r.peek(generation, t.cfg)
-	if err != nil {
-		return Key{}, fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
-	}
-	return k, nil
+	return t.with(leaf, typ, func(r *ratchet) (Key, error) { return r.peek(generation, t.cfg) })
 }
 
 // Consume marks the key of the given generation as used, exactly as Get
@@ -177,16 +167,8 @@ func (t *SecretTree) Peek(leaf uint32, typ RatchetType, generation uint32) (Key,
 // window), and a second Consume or Get of the generation fails with
 // ErrGenerationReused. It is the second half of Peek.
 func (t *SecretTree) Consume(leaf uint32, typ RatchetType, generation uint32) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, err := t.ratchet(leaf, typ)
-	if err != nil {
-		return err
-	}
-	if _, err := r.take(generation, t.cfg, false); err != nil {
-		return fmt.Errorf("leaf %d %s ratchet: %w", leaf, typ, err)
-	}
-	return nil
+	_, err := t.with(leaf, typ, func(r *ratchet) (Key, error) { return r.take(generation, t.cfg, false) })
+	return err
 }
 
 // Kept returns how many unused keys of past generations the leaf's
@@ -280,8 +262,6 @@ func (r *ratchet) advance() (Key, error) {
 	}
 	return k, r.skip()
 }
-
-func (r *ratchet) get(gen uint32, cfg config) (Key, error) { return r.take(gen, cfg, true) }
 
 // check reports why generation gen cannot be had from the ratchet, if so;
 // kept is whether gen is a key kept for out-of-order messages.
