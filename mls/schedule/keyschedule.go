@@ -63,7 +63,9 @@ func JoinerSecret(s *suite.Suite, initSecret, commitSecret, groupContext []byte)
 	if err := checkLen(s, "commit_secret", commitSecret); err != nil {
 		return nil, err
 	}
-	return s.ExpandWithLabel(s.Extract(initSecret, commitSecret), "joiner", groupContext, s.Nh()), nil
+	prk := s.Extract(initSecret, commitSecret)
+	defer clear(prk)
+	return s.ExpandWithLabel(prk, "joiner", groupContext, s.Nh()), nil
 }
 
 // Advance runs the key schedule of RFC 9420 §8 for a new epoch from the
@@ -89,7 +91,9 @@ func WelcomeSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, erro
 	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
 		return nil, err
 	}
-	return s.DeriveSecret(s.Extract(joinerSecret, pskSecret), "welcome"), nil
+	member := s.Extract(joinerSecret, pskSecret)
+	defer clear(member)
+	return s.DeriveSecret(member, "welcome"), nil
 }
 
 // FromJoinerSecret runs the key schedule from joiner_secret on, as a member
@@ -103,6 +107,7 @@ func FromJoinerSecret(s *suite.Suite, joinerSecret, pskSecret, groupContext []by
 		return nil, err
 	}
 	member := s.Extract(joinerSecret, pskSecret)
+	defer clear(member) // member_secret is needed for nothing else
 	epoch := s.ExpandWithLabel(member, "epoch", groupContext, s.Nh())
 	return &Secrets{
 		Suite:              s,

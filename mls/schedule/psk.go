@@ -68,7 +68,13 @@ func PSKSecret(s *suite.Suite, psks []PSK) ([]byte, error) {
 		label = append(label, byte(i>>8), byte(i), byte(len(psks)>>8), byte(len(psks)))
 		extracted := s.Extract(zero, p.Secret)
 		input := s.ExpandWithLabel(extracted, "derived psk", label, s.Nh())
-		secret = s.Extract(input, secret)
+		next := s.Extract(input, secret)
+		clear(extracted)
+		clear(input)
+		if i > 0 {
+			clear(secret) // psk_secret_[i-1]; [0] is the shared zero vector
+		}
+		secret = next
 	}
 	return secret, nil
 }
