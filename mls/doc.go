@@ -35,11 +35,21 @@
 // with errors.Is. Application messages of the previous epoch are still
 // accepted after a commit.
 //
+// The key schedule, PSK secret, transcript hashes and secret tree are
+// those of package schedule. Each sender's ratchets accept messages up to
+// 4,096 generations ahead and keep the keys of the 256 generations below
+// the newest one received for out-of-order messages; a key is consumed
+// only once the content it protects decrypted, so a forged message moves
+// no ratchet and burns no key. A used generation gives
+// ErrGenerationReused.
+//
 // # Secrets and state
 //
 // Group.Export is the MLS exporter and Group.EpochAuthenticator the value
 // members compare to detect forks. Group.MarshalState and UnmarshalState
 // persist a group, private keys included: encrypt the state at rest.
+// The state format is versioned; states of format 1 (before the secret
+// tree moved to package schedule) are refused with ErrState.
 //
 // A Group is not safe for concurrent use; callers serialise access.
 // Suites 1, 2, 3, 5 and 7 are supported; 4 and 6 (X448/Ed448) give

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -448,5 +449,48 @@ func TestForgedGenerationLeavesRatchet(t *testing.T) {
 	}
 	if _, err := bob.Decrypt(m1); !errors.Is(err, ErrGenerationReused) {
 		t.Errorf("replay: %v, want ErrGenerationReused", err)
+	}
+}
+
+// The ratchets persist: kept out-of-order keys survive MarshalState, used
+// generations stay used, and a state of the old format 1 is refused.
+func TestRatchetStatePersists(t *testing.T) {
+	alice, bob := twoMembers(t)
+	var msgs [][]byte
+	for i := range 4 {
+		m, err := alice.Encrypt([]byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := bob.Decrypt(msgs[3]); err != nil { // keeps the keys of 0..2
+		t.Fatal(err)
+	}
+	if _, err := bob.Decrypt(msgs[1]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := bob.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := UnmarshalState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{2, 0} {
+		if pt, err := back.Decrypt(msgs[i]); err != nil || !bytes.Equal(pt, []byte{byte(i)}) {
+			t.Fatalf("kept generation %d after restore: %v", i, err)
+		}
+	}
+	for _, i := range []int{1, 3} {
+		if _, err := back.Decrypt(msgs[i]); !errors.Is(err, ErrGenerationReused) {
+			t.Errorf("used generation %d after restore: %v, want ErrGenerationReused", i, err)
+		}
+	}
+	old := bytes.Clone(st)
+	old[len(stateMagic)-1] = 1
+	if _, err := UnmarshalState(old); !errors.Is(err, ErrState) || !strings.Contains(err.Error(), "version 1") {
+		t.Errorf("format 1 state: %v, want ErrState naming the version", err)
 	}
 }
