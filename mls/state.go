@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/agwproject/agw/mls/codec"
@@ -33,11 +34,7 @@ func (g *Group) MarshalState() ([]byte, error) {
 	rt.Marshal(w)
 	w.U32(uint32(g.priv.Leaf))
 	w.Opaque(g.sigPriv)
-	nodes := make([]tree.NodeIndex, 0, len(g.priv.Keys))
-	for x := range g.priv.Keys {
-		nodes = append(nodes, x)
-	}
-	slices.Sort(nodes)
+	nodes := slices.Sorted(maps.Keys(g.priv.Keys))
 	w.Vector(func(w *codec.Writer) {
 		for _, x := range nodes {
 			w.U32(uint32(x))
@@ -85,11 +82,7 @@ func (g *Group) MarshalState() ([]byte, error) {
 }
 
 func writeMap(w *codec.Writer, m map[string][]byte) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	w.Vector(func(w *codec.Writer) {
 		for _, k := range keys {
 			w.Opaque([]byte(k))

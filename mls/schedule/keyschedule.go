@@ -84,6 +84,18 @@ func Advance(s *suite.Suite, initSecret, commitSecret, pskSecret, groupContext [
 // psk_secret), "welcome"); a new member needs it to decrypt the GroupInfo
 // before it knows the GroupContext.
 func WelcomeSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, error) {
+	member, err := memberSecret(s, joinerSecret, pskSecret)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(member)
+	return s.DeriveSecret(member, "welcome"), nil
+}
+
+// memberSecret is Extract(joiner_secret, psk_secret), the secret between
+// joiner_secret and welcome_secret and epoch_secret (RFC 9420 §8); a nil
+// pskSecret stands for the all-zero one.
+func memberSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, error) {
 	if err := checkLen(s, "joiner_secret", joinerSecret); err != nil {
 		return nil, err
 	}
@@ -91,23 +103,17 @@ func WelcomeSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, erro
 	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
 		return nil, err
 	}
-	member := s.Extract(joinerSecret, pskSecret)
-	defer clear(member)
-	return s.DeriveSecret(member, "welcome"), nil
+	return s.Extract(joinerSecret, pskSecret), nil
 }
 
 // FromJoinerSecret runs the key schedule from joiner_secret on, as a member
 // joining from a Welcome does.
 func FromJoinerSecret(s *suite.Suite, joinerSecret, pskSecret, groupContext []byte) (*Secrets, error) {
-	if err := checkLen(s, "joiner_secret", joinerSecret); err != nil {
+	member, err := memberSecret(s, joinerSecret, pskSecret)
+	if err != nil {
 		return nil, err
 	}
-	pskSecret = orZero(s, pskSecret)
-	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
-		return nil, err
-	}
-	member := s.Extract(joinerSecret, pskSecret)
-	defer clear(member) // member_secret is needed for nothing else
+	defer clear(member) // needed for nothing else
 	epoch := s.ExpandWithLabel(member, "epoch", groupContext, s.Nh())
 	return &Secrets{
 		Suite:              s,

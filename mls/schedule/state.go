@@ -3,6 +3,7 @@ package schedule
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 
@@ -28,22 +29,14 @@ func (t *SecretTree) MarshalBinary() ([]byte, error) {
 	w.U32(t.leaves)
 	w.U32(t.cfg.window)
 	w.U32(t.cfg.maxJump)
-	nodes := make([]uint32, 0, len(t.nodes))
-	for x := range t.nodes {
-		nodes = append(nodes, x)
-	}
-	slices.Sort(nodes)
+	nodes := slices.Sorted(maps.Keys(t.nodes))
 	w.Vector(func(w *codec.Writer) {
 		for _, x := range nodes {
 			w.U32(x)
 			w.Opaque(t.nodes[x])
 		}
 	})
-	leaves := make([]uint32, 0, len(t.ratchets))
-	for l := range t.ratchets {
-		leaves = append(leaves, l)
-	}
-	slices.Sort(leaves)
+	leaves := slices.Sorted(maps.Keys(t.ratchets))
 	w.Vector(func(w *codec.Writer) {
 		for _, l := range leaves {
 			w.U32(l)
@@ -51,11 +44,7 @@ func (t *SecretTree) MarshalBinary() ([]byte, error) {
 				w.Opaque(r.secret)
 				w.U32(r.next)
 				w.Bool(r.exhausted)
-				gens := make([]uint32, 0, len(r.skipped))
-				for g := range r.skipped {
-					gens = append(gens, g)
-				}
-				slices.Sort(gens)
+				gens := slices.Sorted(maps.Keys(r.skipped))
 				w.Vector(func(w *codec.Writer) {
 					for _, g := range gens {
 						k := r.skipped[g]
