@@ -106,3 +106,13 @@ func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// freeAddr returns a loopback address nothing listens on (any more).
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	a := ln.Addr().String()
+	return a, ln.Close()
+}

@@ -22,6 +22,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// errShutdown ends the calls still in flight when shutdown's grace period
+// is over; callers may retry on another instance.
+var errShutdown = status.Error(codes.Unavailable, "the target's sidecar is shutting down; retry")
+
 // ErrClosed is returned by Run after Close, or when Run is called twice.
 var ErrClosed = errors.New("rpc: layer closed")
 
@@ -49,7 +53,7 @@ type Layer struct {
 	calls    sync.WaitGroup // in-flight calls of both roles
 
 	ctx    context.Context // layer lifetime: replayed calls derive from it
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 
 	ready    chan struct{}
 	addrMu   sync.Mutex
@@ -125,7 +129,7 @@ func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts 
 			l.openTopic = append(l.openTopic, t)
 		}
 	}
-	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	return l, nil
 }
 
@@ -149,7 +153,7 @@ func (l *Layer) Close() error {
 	if l.running.Load() {
 		<-l.runDone
 	} else {
-		l.cancel()
+		l.cancel(errShutdown)
 	}
 	return nil
 }
@@ -163,7 +167,7 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("rpc: Run called twice: %w", ErrClosed)
 	}
 	defer close(l.runDone)
-	defer l.cancel()
+	defer l.cancel(errShutdown)
 	select {
 	case <-l.stop:
 		return ErrClosed
@@ -270,12 +274,17 @@ func (l *Layer) shutdown(srv *grpc.Server) {
 	case <-time.After(l.cfg.ShutdownTimeout):
 		l.log.Warn("rpc shutdown: cancelling calls still in flight", "timeout", l.cfg.ShutdownTimeout)
 	}
-	l.cancel()
+	l.cancel(errShutdown)
 	if srv != nil {
 		srv.Stop()
 	}
 	<-stopped
 	<-done
+	// A round trip to the sidecar: every frame sent before it (the last
+	// trailers and cancels) has been taken before the stream closes.
+	fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
+	_ = l.cl.Unsubscribe(fctx, l.topic)
+	fcancel()
 	l.log.Info("rpc layer stopped", "took", time.Since(start).Round(time.Millisecond).String())
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/agwproject/agw/sidecar"
@@ -30,15 +29,6 @@ type meshNode struct {
 type mesh struct {
 	nodes []*meshNode
 	stops []func()
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	a := ln.Addr().String()
-	return a, ln.Close()
 }
 
 // rpcTopics returns the topics a layer with this spec subscribes to.
@@ -69,19 +59,16 @@ func lastSlash(s string) int {
 // startMesh starts the sidecars and layers and waits until every peer link
 // is up. cfg adjusts each layer's config; Close stops everything.
 func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func(*Config), opts ...Option) (*mesh, error) {
-	m := &mesh{}
-	peers := make([]string, len(specs))
-	for i := range specs {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		peers[i] = a
-	}
-	for i, s := range specs {
+	m := &mesh{nodes: make([]*meshNode, len(specs))}
+	// Start the last node first: each node dials only the nodes after it,
+	// at their bound addresses (so there is no both-sides-dialled link
+	// replacement, which would lose the frames in flight on the replaced
+	// link).
+	for i := len(specs) - 1; i >= 0; i-- {
+		s := specs[i]
 		c := sidecar.DefaultConfig()
 		c.NodeID = s.node
-		c.AgentListen, c.PeerListen, c.AdminListen = "127.0.0.1:0", peers[i], ""
+		c.AgentListen, c.PeerListen, c.AdminListen = "127.0.0.1:0", "127.0.0.1:0", ""
 		c.ReconnectMin, c.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
 		c.HandshakeTimeout, c.ShutdownTimeout = 2*time.Second, 2*time.Second
 		for j, o := range specs {
@@ -89,9 +76,7 @@ func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func
 				continue
 			}
 			if j > i {
-				// One side dials: no both-sides-dialled link replacement,
-				// which would lose the frames in flight on the replaced link.
-				c.StaticPeers = append(c.StaticPeers, o.node+"="+peers[j])
+				c.StaticPeers = append(c.StaticPeers, o.node+"="+m.nodes[j].node.PeerAddr().String())
 			}
 			for _, t := range o.rpcTopics() {
 				c.StaticRoutes = append(c.StaticRoutes, t+"="+o.node)
@@ -103,16 +88,17 @@ func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func
 			return nil, err
 		}
 		mn := &meshNode{spec: s, node: n}
-		m.nodes = append(m.nodes, mn)
+		m.nodes[i] = mn
 		nctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); _ = n.Run(nctx) }()
+		var runErr error
+		go func() { defer close(done); runErr = n.Run(nctx) }()
 		m.stops = append(m.stops, func() { cancel(); <-done })
 		select {
 		case <-n.Ready():
 		case <-done:
 			m.Close()
-			return nil, fmt.Errorf("sidecar %s did not start", s.node)
+			return nil, fmt.Errorf("sidecar %s did not start: %w", s.node, runErr)
 		case <-ctx.Done():
 			m.Close()
 			return nil, ctx.Err()
