@@ -40,7 +40,7 @@ proto:
 	  --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
 	  --go_out=. --go_opt=module=github.com/agwproject/agw \
 	  --go-grpc_out=. --go-grpc_opt=module=github.com/agwproject/agw \
-	  api/agp/v1/agp.proto
+	  $$(find api -name "*.proto" | sort)
 
 bench: build
 	./bin/agw bench

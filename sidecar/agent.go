@@ -203,7 +203,7 @@ func (n *Node) handleAgentBytes(ctx context.Context, c *agentConn, b []byte) err
 		if mb, ok := singleField(val, 1); ok {
 			now := time.Now().UnixNano()
 			c.touch(now)
-			return c.reply(ctx, n.publishBytes(c, id, mb, now))
+			return n.replyPublish(ctx, c, id, n.publishBytes(c, id, mb, now))
 		}
 	}
 	var req agpv1.AgentRequest
@@ -226,11 +226,21 @@ func (n *Node) handleAgentRequest(ctx context.Context, c *agentConn, req *agpv1.
 	case *agpv1.AgentRequest_Unsubscribe:
 		return c.reply(ctx, n.unsubscribe(c, id, k.Unsubscribe.GetName()))
 	case *agpv1.AgentRequest_Publish:
-		return c.reply(ctx, n.publish(c, id, k.Publish.GetMessage(), now))
+		return n.replyPublish(ctx, c, id, n.publish(c, id, k.Publish.GetMessage(), now))
 	default:
 		n.m.requests.WithLabelValues("unknown", codes.InvalidArgument.String()).Inc()
 		return c.reply(ctx, errResp(id, codes.InvalidArgument, "request %d has no known kind; set one of subscribe, unsubscribe, publish", id))
 	}
+}
+
+// replyPublish sends the answer to a Publish, except the Ack of a publish
+// with request id 0: such a publisher asked not to be acknowledged (errors
+// are still sent), which saves one message per publish on busy streams.
+func (n *Node) replyPublish(ctx context.Context, c *agentConn, id uint64, resp *agpv1.AgentResponse) error {
+	if id == 0 && resp.GetAck() != nil {
+		return nil
+	}
+	return c.reply(ctx, resp)
 }
 
 func (n *Node) subscribe(c *agentConn, id uint64, topic string) *agpv1.AgentResponse {

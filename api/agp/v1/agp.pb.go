@@ -285,6 +285,8 @@ func (x *Message) GetPayload() []byte {
 type AgentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the agent; echoed in the Ack or Error that answers this request.
+	// A Publish with request_id 0 is not acknowledged when it succeeds (errors
+	// are still sent, with request_id 0): for high-rate publishers.
 	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
