@@ -217,24 +217,39 @@ const ops = {
     return doCommit(g, cmd, props);
   },
 
-  // commit {name, public, keyPackages?, leaves?} -> commit of the cached proposals
-  // plus the given ones. With no proposals at all this is a self-update (full path).
+  // commit {name, public, keyPackages?, leaves?, extensions?} -> commit of the
+  // cached proposals plus the given ones (extensions: [{type, data}] makes a
+  // GroupContextExtensions proposal). With no proposals at all this is a
+  // self-update (full path).
   async commit(cmd) {
     const g = group(cmd.name);
     const props = [
       ...(cmd.keyPackages ?? []).map(decodeKeyPackageProposal),
       ...(cmd.leaves ?? []).map((l) => ({ proposalType: "remove", remove: { removed: l } })),
     ];
+    if (cmd.extensions !== undefined) {
+      props.push({
+        proposalType: "group_context_extensions",
+        groupContextExtensions: { extensions: cmd.extensions.map(extensionFromJSON) },
+      });
+    }
     return doCommit(g, cmd, props);
   },
 
-  // propose {name, kind: "add"|"remove", keyPackage?, leaf?, public} -> {message}
+  // propose {name, kind: "add"|"remove"|"extensions", keyPackage?, leaf?,
+  // extensions?, public} -> {message}
   async propose(cmd) {
     const g = group(cmd.name);
     const cs = await impl(g.suite);
     let proposal;
     if (cmd.kind === "add") proposal = decodeKeyPackageProposal(cmd.keyPackage, 0);
     else if (cmd.kind === "remove") proposal = { proposalType: "remove", remove: { removed: cmd.leaf } };
+    else if (cmd.kind === "extensions") {
+      proposal = {
+        proposalType: "group_context_extensions",
+        groupContextExtensions: { extensions: (cmd.extensions ?? []).map(extensionFromJSON) },
+      };
+    }
     else throw new Error(`propose: unsupported proposal kind ${JSON.stringify(cmd.kind)}`);
     const res = await createProposal(g.state, cmd.public !== false, proposal, cs);
     g.state = res.newState;
@@ -361,6 +376,14 @@ function bareExternalPubForTsMls(gi) {
       return reads++ === 0 ? bare : full;
     },
   };
+}
+
+// extensionNames maps the RFC 9420 extension types ts-mls names.
+const extensionNames = { 1: "application_id", 2: "ratchet_tree", 3: "required_capabilities", 4: "external_pub", 5: "external_senders" };
+
+function extensionFromJSON(e, i) {
+  if (typeof e !== "object" || e === null || !Number.isInteger(e.type)) throw new Error(`extensions[${i}]: want {type, data}`);
+  return { extensionType: extensionNames[e.type] ?? e.type, extensionData: unhex(e.data ?? "", `extensions[${i}].data`) };
 }
 
 function decodeTree(treeHex) {
