@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -88,16 +89,9 @@ func TestMessageProtectionVectors(t *testing.T) {
 	testvec.Load(t, "message-protection.json", &vs)
 	c := testvec.Counter{File: "message-protection.json"}
 	for i, v := range vs {
-		s, err := suite.Get(suite.ID(v.CipherSuite))
-		if errors.Is(err, suite.ErrUnsupported) {
-			c.Skip("suite " + fmt.Sprint(v.CipherSuite) + " unsupported (X448/Ed448)")
+		s := vecsuite.ForHeavy(t, &c, v.CipherSuite)
+		if s == nil {
 			continue
-		}
-		if c.SkipInShort(v.CipherSuite) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
 		}
 		t.Run(fmt.Sprintf("%d-suite%d", i, v.CipherSuite), func(t *testing.T) {
 			cases := []struct {

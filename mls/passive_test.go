@@ -2,12 +2,11 @@ package mls
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
-	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 )
 
 type passiveVector struct {
@@ -73,11 +72,7 @@ func runPassiveFile(t *testing.T, file string) {
 	c := testvec.Counter{File: file}
 	for i := range vs {
 		v := &vs[i]
-		if _, err := suite.Get(suite.ID(v.CipherSuite)); errors.Is(err, suite.ErrUnsupported) {
-			c.Skip(fmt.Sprintf("suite %d unsupported (X448/Ed448)", v.CipherSuite))
-			continue
-		}
-		if c.SkipInShort(v.CipherSuite) {
+		if vecsuite.ForHeavy(t, &c, v.CipherSuite) == nil {
 			continue
 		}
 		if t.Run(fmt.Sprintf("%d-suite%d", i, v.CipherSuite), func(t *testing.T) { runPassive(t, v) }) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 	"github.com/agwproject/agw/mls/schedule"
-	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
 
@@ -22,12 +22,8 @@ func TestWelcomeVectors(t *testing.T) {
 	testvec.Load(t, "welcome.json", &vs)
 	c := testvec.Counter{File: "welcome.json"}
 	for i, v := range vs {
-		s, err := suite.Get(suite.ID(v.CipherSuite))
-		if errors.Is(err, suite.ErrUnsupported) {
-			c.Skip(fmt.Sprintf("suite %d unsupported (X448/Ed448)", v.CipherSuite))
-			continue
-		}
-		if c.SkipInShort(v.CipherSuite) {
+		s := vecsuite.ForHeavy(t, &c, v.CipherSuite)
+		if s == nil {
 			continue
 		}
 		ok := t.Run(fmt.Sprintf("%d-suite%d", i, v.CipherSuite), func(t *testing.T) {

@@ -2,28 +2,13 @@ package schedule
 
 import (
 	"bytes"
-	"errors"
 	"testing"
 
 	"github.com/agwproject/agw/mls/codec"
 	"github.com/agwproject/agw/mls/internal/testvec"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 	"github.com/agwproject/agw/mls/suite"
 )
-
-// suiteOrSkip returns the suite, or nil after counting the entry as skipped
-// when the suite is one of the unsupported X448/Ed448 suites.
-func suiteOrSkip(t *testing.T, c *testvec.Counter, id uint16) *suite.Suite {
-	t.Helper()
-	s, err := suite.Get(suite.ID(id))
-	if errors.Is(err, suite.ErrUnsupported) {
-		c.Skip("X448/Ed448 suite unsupported")
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("suite %d: %v", id, err)
-	}
-	return s
-}
 
 func eq(t *testing.T, what string, got, want []byte) {
 	t.Helper()
@@ -84,7 +69,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 	testvec.Load(t, "key-schedule.json", &vs)
 	c := testvec.Counter{File: "key-schedule.json"}
 	for _, v := range vs {
-		s := suiteOrSkip(t, &c, v.CipherSuite)
+		s := vecsuite.For(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}
@@ -161,7 +146,7 @@ func TestPSKSecretVectors(t *testing.T) {
 	testvec.Load(t, "psk_secret.json", &vs)
 	c := testvec.Counter{File: "psk_secret.json"}
 	for i, v := range vs {
-		s := suiteOrSkip(t, &c, v.CipherSuite)
+		s := vecsuite.For(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}
@@ -208,7 +193,7 @@ func TestSecretTreeVectors(t *testing.T) {
 	testvec.Load(t, "secret-tree.json", &vs)
 	c := testvec.Counter{File: "secret-tree.json"}
 	for i, v := range vs {
-		s := suiteOrSkip(t, &c, v.CipherSuite)
+		s := vecsuite.For(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}
@@ -302,7 +287,7 @@ func TestTranscriptHashVectors(t *testing.T) {
 	testvec.Load(t, "transcript-hashes.json", &vs)
 	c := testvec.Counter{File: "transcript-hashes.json"}
 	for _, v := range vs {
-		s := suiteOrSkip(t, &c, v.CipherSuite)
+		s := vecsuite.For(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}

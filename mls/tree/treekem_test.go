@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -54,7 +55,7 @@ func TestTreeKEMVectors(t *testing.T) {
 	testvec.Load(t, "treekem.json", &vs)
 	c := testvec.Counter{File: "treekem.json"}
 	for n, v := range vs {
-		s := suiteFor(t, &c, v.CipherSuite)
+		s := vecsuite.ForHeavy(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}

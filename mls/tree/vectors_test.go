@@ -2,32 +2,13 @@ package tree
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/agwproject/agw/mls/internal/testvec"
-	"github.com/agwproject/agw/mls/suite"
+	"github.com/agwproject/agw/mls/internal/vecsuite"
 	"github.com/agwproject/agw/mls/wire"
 )
-
-// suiteFor returns the suite of a vector entry, or counts the entry as
-// skipped (suites 4 and 6) and returns nil.
-func suiteFor(t *testing.T, c *testvec.Counter, id uint16) *suite.Suite {
-	t.Helper()
-	if c.SkipInShort(id) {
-		return nil
-	}
-	s, err := suite.Get(suite.ID(id))
-	if errors.Is(err, suite.ErrUnsupported) {
-		c.Skip(fmt.Sprintf("suite %d unsupported (X448/Ed448)", id))
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("suite %d: %v", id, err)
-	}
-	return s
-}
 
 type treeValidationVector struct {
 	CipherSuite uint16        `json:"cipher_suite"`
@@ -42,7 +23,7 @@ func TestTreeValidationVectors(t *testing.T) {
 	testvec.Load(t, "tree-validation.json", &vs)
 	c := testvec.Counter{File: "tree-validation.json"}
 	for n, v := range vs {
-		s := suiteFor(t, &c, v.CipherSuite)
+		s := vecsuite.ForHeavy(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}
@@ -112,7 +93,7 @@ func TestTreeOperationsVectors(t *testing.T) {
 	testvec.Load(t, "tree-operations.json", &vs)
 	c := testvec.Counter{File: "tree-operations.json"}
 	for n, v := range vs {
-		s := suiteFor(t, &c, v.CipherSuite)
+		s := vecsuite.ForHeavy(t, &c, v.CipherSuite)
 		if s == nil {
 			continue
 		}

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -85,8 +87,8 @@ func (c *Counter) Report(t testing.TB) {
 		skipped += n
 	}
 	msg := fmt.Sprintf("%s: %d passed, %d skipped", c.File, c.Passed, skipped)
-	for reason, n := range c.Skipped {
-		msg += fmt.Sprintf(" (%s: %d)", reason, n)
+	for _, reason := range slices.Sorted(maps.Keys(c.Skipped)) {
+		msg += fmt.Sprintf(" (%s: %d)", reason, c.Skipped[reason])
 	}
 	t.Log(msg)
 	fmt.Println("mls vectors:", msg)
