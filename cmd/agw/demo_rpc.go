@@ -57,21 +57,9 @@ func demoRPC(ctx context.Context, d *demo) error {
 	}
 	d.say("    each sidecar's RPC layer subscribes to its agent's reserved RPC topics (agwrpc.<name>);")
 	d.say("    the control plane routes them like any topic")
-	// Routes: pod-a to the writers (service and instances), the writers back to pod-a.
-	for _, r := range []struct {
-		pod, topic string
-		want       []string
-	}{
-		{"pod-a", "agwrpc." + writer, []string{"pod-b", "pod-c"}},
-		{"pod-a", "agwrpc." + writer + "/1", []string{"pod-b"}},
-		{"pod-b", "agwrpc." + planner, []string{"pod-a"}},
-		{"pod-c", "agwrpc." + planner, []string{"pod-a"}},
-	} {
-		if _, err := d.awaitRoute(ctx, r.pod, r.topic, r.want...); err != nil {
-			return err
-		}
-	}
-
+	// No route is awaited here: the first frame of a call to a new target
+	// starts the on-demand route fetch, and the layer retries it until the
+	// route arrives (AGW_RPC_ROUTE_WAIT).
 	intercept := layers["pod-a"].Addr().String()
 	cc, err := grpc.NewClient(intercept, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithAuthority("writer.research"))
@@ -90,7 +78,7 @@ func demoRPC(ctx context.Context, d *demo) error {
 	if err != nil {
 		return fmt.Errorf("unary call through the sidecars: %w", err)
 	}
-	d.say("    unary   Say(%q) -> %q from %s (responder %s, %s, the first call also opens the peer link)", "draft the summary", r.GetText(), r.GetFrom(),
+	d.say("    unary   Say(%q) -> %q from %s (responder %s, %s, the first call also fetches the routes on demand and opens the peer link)", "draft the summary", r.GetText(), r.GetFrom(),
 		strings.Join(hdr.Get(rpc.MDResponder), ","), time.Since(start).Round(10*time.Microsecond))
 	start = time.Now()
 	if r, err = echo.Say(cctx, &samplev1.SayRequest{Text: "and the outline"}); err != nil {

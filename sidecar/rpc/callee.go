@@ -140,9 +140,11 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
 	md.Set(MDCaller, c.caller)
 	ctx = metadata.NewOutgoingContext(ctx, md)
 	// Accept at once: the caller learns where the call runs.
-	if err := c.send(&agpv1.RpcFrame{Accept: &agpv1.RpcAccept{
+	accept := &agpv1.RpcFrame{CallId: c.id, Reply: true, Sender: l.name, Accept: &agpv1.RpcAccept{
 		Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window),
-	}}); err != nil {
+	}}
+	if err := c.out.sendRouted(ctx, l, c.replyTo, accept); err != nil {
+		l.log.Debug("cannot answer a call", "caller", c.caller, "err", err)
 		endErr = err
 		return
 	}

@@ -244,7 +244,7 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 	c.out.mu.Lock()
 	c.out.seq++
 	f.Seq = c.out.seq
-	ack, err := l.publish(ctx, topic, 1, f, l.traceMD(ctx), true)
+	ack, err := l.publishRouted(ctx, topic, 1, f, l.traceMD(ctx))
 	c.out.mu.Unlock()
 	if err != nil {
 		if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {

@@ -44,6 +44,10 @@ type Config struct {
 	// AcceptTimeout is how long a caller waits for the target's sidecar to
 	// take the call before it fails with UNAVAILABLE.
 	AcceptTimeout time.Duration `env:"AGW_RPC_ACCEPT_TIMEOUT" envDefault:"5s"`
+	// RouteWait is how long a call's first frame to a topic is retried
+	// while no sidecar takes it: routes are fetched on demand, so the first
+	// frame to a new target may find none yet.
+	RouteWait time.Duration `env:"AGW_RPC_ROUTE_WAIT" envDefault:"2s"`
 	// ShutdownTimeout is how long in-flight calls may run after shutdown
 	// starts before they are cancelled.
 	ShutdownTimeout time.Duration `env:"AGW_RPC_SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -81,6 +85,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "rpc-rate-burst", c.RateBurst, "burst of new calls above the rate (AGW_RPC_RATE_BURST)")
 	fs.IntVar(&c.Window, "rpc-window", c.Window, "per-call flow-control window in messages (AGW_RPC_WINDOW)")
 	fs.DurationVar(&c.AcceptTimeout, "rpc-accept-timeout", c.AcceptTimeout, "how long to wait for the target to take a call (AGW_RPC_ACCEPT_TIMEOUT)")
+	fs.DurationVar(&c.RouteWait, "rpc-route-wait", c.RouteWait, "how long a call's first frame waits for a route (AGW_RPC_ROUTE_WAIT)")
 	fs.DurationVar(&c.ShutdownTimeout, "rpc-shutdown-timeout", c.ShutdownTimeout, "how long in-flight calls may finish at shutdown (AGW_RPC_SHUTDOWN_TIMEOUT)")
 }
 
@@ -142,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AcceptTimeout < time.Millisecond {
 		add("AGW_RPC_ACCEPT_TIMEOUT %s: want at least 1ms (default 5s)", c.AcceptTimeout)
+	}
+	if c.RouteWait < 0 {
+		add("AGW_RPC_ROUTE_WAIT %s: want 0 or more (default 2s)", c.RouteWait)
 	}
 	if c.ShutdownTimeout < 0 {
 		add("AGW_RPC_SHUTDOWN_TIMEOUT %s: want 0 or more (default 10s)", c.ShutdownTimeout)

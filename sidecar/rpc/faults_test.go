@@ -15,7 +15,7 @@ import (
 )
 
 func TestUnknownTarget(t *testing.T) {
-	p := newPair(t, nil)
+	p := newPair(t, func(c *Config) { c.RouteWait = 100 * time.Millisecond })
 	ctx := testCtx(t, 10*time.Second)
 	_, err := dialEcho(t, p.a.layer, "nope.demo").Say(ctx, &samplev1.SayRequest{Text: "x"})
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "acme/demo/nope") {

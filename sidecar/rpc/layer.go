@@ -316,6 +316,28 @@ func (l *Layer) publish(ctx context.Context, topic string, fanout uint32, f *agp
 	return l.cl.Publish(ctx, msg)
 }
 
+// publishRouted publishes f and waits for the sidecar's ack; while nothing
+// took it (routes are fetched on demand: the first publish to a topic
+// starts the fetch), it retries with backoff for up to RouteWait.
+func (l *Layer) publishRouted(ctx context.Context, topic string, fanout uint32, f *agpv1.RpcFrame, md map[string]string) (*agpv1.Ack, error) {
+	deadline := time.Now().Add(l.cfg.RouteWait)
+	backoff := 2 * time.Millisecond
+	for {
+		ack, err := l.publish(ctx, topic, fanout, f, md, true)
+		if err != nil || ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() > 0 || !time.Now().Before(deadline) {
+			return ack, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ack, nil
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
 // dispatch hands every delivered frame to its call. It never blocks on a
 // call: each call's inbox is bounded by its flow-control window, and a call
 // that overflows it is failed.
@@ -397,6 +419,23 @@ func (s *frameSeq) send(l *Layer, topic string, f *agpv1.RpcFrame) error {
 	f.Seq = s.seq
 	_, err := l.publish(context.Background(), topic, 1, f, nil, false)
 	return err
+}
+
+// sendRouted is send for a call's first frame to a topic: it waits for the
+// sidecar's ack and retries while no route exists (publishRouted).
+func (s *frameSeq) sendRouted(ctx context.Context, l *Layer, topic string, f *agpv1.RpcFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	f.Seq = s.seq
+	ack, err := l.publishRouted(ctx, topic, 1, f, nil)
+	if err != nil {
+		return err
+	}
+	if ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() == 0 {
+		return status.Errorf(codes.Unavailable, "no route to %s within %s (AGW_RPC_ROUTE_WAIT)", topic, l.cfg.RouteWait)
+	}
+	return nil
 }
 
 // seqCheck tracks the next expected frame number of one sender.

@@ -107,7 +107,7 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 	}
 	defer l.removeOut(c.id)
 	f := &agpv1.RpcFrame{CallId: c.id, Seq: 1, Sender: l.name, Open: open, Messages: msgs, HalfClose: true}
-	ack, err := l.publish(ctx, topic, fanout, f, l.traceMD(ctx), true)
+	ack, err := l.publishRouted(ctx, topic, fanout, f, l.traceMD(ctx))
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "multicast call to %s: the sidecar did not take it: %v", target, err)
 	}
