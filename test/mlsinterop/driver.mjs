@@ -50,8 +50,10 @@ import {
   getCiphersuiteImpl,
   joinGroup,
   joinGroupExternal,
+  makePskIndex,
   mlsExporter,
   processMessage,
+  processPrivateMessage,
 } from "ts-mls";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { createGroupInfo } from "ts-mls/createCommit.js";
@@ -60,6 +62,11 @@ import { p256, p384, p521 } from "@noble/curves/nist.js";
 const impls = new Map(); // suite id -> CiphersuiteImpl
 const keyPackages = new Map(); // name -> {suite, publicPackage, privatePackage}
 const groups = new Map(); // name -> {suite, state}
+const externalPsks = new Map(); // name -> {base64(psk_id): secret}
+
+function pskIndex(name, state) {
+  return makePskIndex(state, externalPsks.get(name) ?? {});
+}
 
 async function impl(suiteId) {
   let cs = impls.get(suiteId);
@@ -174,7 +181,7 @@ function decodeKeyPackageProposal(kpHex, i) {
 async function doCommit(g, cmd, extraProposals) {
   const cs = await impl(g.suite);
   const res = await createCommit(
-    { state: g.state, cipherSuite: cs },
+    { state: g.state, cipherSuite: cs, pskIndex: pskIndex(cmd.name, g.state) },
     {
       wireAsPublicMessage: cmd.public !== false,
       extraProposals,
@@ -227,6 +234,11 @@ const ops = {
       ...(cmd.keyPackages ?? []).map(decodeKeyPackageProposal),
       ...(cmd.leaves ?? []).map((l) => ({ proposalType: "remove", remove: { removed: l } })),
     ];
+    for (const id of cmd.psks ?? []) {
+      const nonce = new Uint8Array(cs(g).kdf.size);
+      crypto.getRandomValues(nonce);
+      props.push({ proposalType: "psk", psk: { preSharedKeyId: { psktype: "external", pskId: unhex(id, "psks"), pskNonce: nonce } } });
+    }
     if (cmd.extensions !== undefined) {
       props.push({
         proposalType: "group_context_extensions",
@@ -263,7 +275,7 @@ const ops = {
     const cs = await impl(kp.suite);
     const msg = decode(cmd.welcome, "mls_welcome", "welcome");
     const tree = cmd.ratchetTree ? decodeTree(cmd.ratchetTree) : undefined;
-    const state = await joinGroup(msg.welcome, kp.publicPackage, kp.privatePackage, emptyPskIndex, cs, tree);
+    const state = await joinGroup(msg.welcome, kp.publicPackage, kp.privatePackage, pskIndex(cmd.name, undefined), cs, tree);
     const g = { suite: kp.suite, state };
     groups.set(cmd.name, g);
     keyPackages.delete(cmd.name);
@@ -310,7 +322,12 @@ const ops = {
       throw new Error(`process: wire format ${msg.wireformat} is not a group message`);
     }
     const epochBefore = g.state.groupContext.epoch;
-    const res = await processMessage(msg, g.state, emptyPskIndex, acceptAll, cs);
+    // ts-mls's processMessage passes an empty PSK index for PrivateMessages
+    // (processMessages.js), so those go to processPrivateMessage directly.
+    const psks = pskIndex(cmd.name, g.state);
+    const res = msg.wireformat === "mls_private_message"
+      ? await processPrivateMessage(g.state, msg.privateMessage, psks, cs, acceptAll)
+      : await processMessage(msg, g.state, psks, acceptAll, cs);
     g.state = res.newState;
     if (res.kind === "applicationMessage") {
       return { kind: "application", data: hex(res.message), ...describe(g) };
@@ -344,6 +361,14 @@ const ops = {
   // ratchetTree {name} -> {ratchetTree}
   async ratchetTree(cmd) {
     return { ratchetTree: hex(encodeRatchetTree(group(cmd.name).state.ratchetTree)) };
+  },
+
+  // psk {name, pskId, secret}: make an external PSK available to a member.
+  async psk(cmd) {
+    const m = externalPsks.get(cmd.name) ?? {};
+    m[Buffer.from(unhex(cmd.pskId, "pskId")).toString("base64")] = unhex(cmd.secret, "secret");
+    externalPsks.set(cmd.name, m);
+    return {};
   },
 
   // forget {name}: drop a member's state.
@@ -384,6 +409,13 @@ const extensionNames = { 1: "application_id", 2: "ratchet_tree", 3: "required_ca
 function extensionFromJSON(e, i) {
   if (typeof e !== "object" || e === null || !Number.isInteger(e.type)) throw new Error(`extensions[${i}]: want {type, data}`);
   return { extensionType: extensionNames[e.type] ?? e.type, extensionData: unhex(e.data ?? "", `extensions[${i}].data`) };
+}
+
+// cs returns the cipher suite implementation of a group already set up.
+function cs(g) {
+  const c = impls.get(g.suite);
+  if (c === undefined) throw new Error("cipher suite not loaded");
+  return c;
 }
 
 function decodeTree(treeHex) {
