@@ -208,7 +208,7 @@ func (c *inCall) sendToApp(ctx context.Context, cs grpc.ClientStream) {
 // Batching of small response messages into one frame.
 const (
 	batchBytes    = 64 << 10
-	batchMessages = 16
+	batchMessages = 64
 )
 
 // downEvent is one read from the app's response stream.
@@ -221,7 +221,9 @@ type downEvent struct {
 // caller, within the caller's window, coalescing what is ready at once.
 func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream) error {
 	hdr, herr := cs.Header()
-	evs := make(chan downEvent)
+	// Buffered, so that the reader runs ahead and a fast stream is sent in
+	// batches; bounded, so that a slow caller holds the app back.
+	evs := make(chan downEvent, batchMessages)
 	done := make(chan struct{})
 	defer close(done)
 	if herr == nil {
@@ -290,7 +292,7 @@ func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream) error {
 			_ = flush()
 			return err
 		}
-		if len(f.Messages) > 0 && (size+len(ev.msg) > batchBytes || len(f.Messages) >= batchMessages) {
+		if (len(f.Messages) > 0 || f.Headers != nil) && (size+len(ev.msg) > batchBytes || len(f.Messages) >= batchMessages) {
 			if err := flush(); err != nil {
 				return err
 			}
