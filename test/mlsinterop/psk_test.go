@@ -8,8 +8,8 @@ import (
 	"github.com/agwproject/agw/mls/wire"
 )
 
-// TestExternalPSK injects an external pre-shared key from both sides and
-// into a Welcome.
+// TestExternalPSK injects external pre-shared keys from both sides and into
+// Welcomes, and a resumption PSK of an earlier epoch.
 func TestExternalPSK(t *testing.T) {
 	forSuites(t, func(t *testing.T, d *Driver, s suite.ID) {
 		id, secret := []byte("agw-psk"), []byte("0123456789abcdef0123456789abcdef")
@@ -35,10 +35,19 @@ func TestExternalPSK(t *testing.T) {
 		deliver(t, res.Commit, "commit", b)
 		checkAgree(t, 2, a, b)
 
-		// ts-mls commits one.
+		// A resumption PSK of the previous epoch (usage application).
+		rp, err := a.g.ResumptionPSKProposal(1)
+		if err != nil {
+			t.Fatalf("a: resumption psk proposal: %v", err)
+		}
+		res = a.merge(t)(a.g.Commit([]*wire.Proposal{rp}))
+		deliver(t, res.Commit, "commit", b)
+		checkAgree(t, 3, a, b)
+
+		// ts-mls commits an external one.
 		cm := call(t, d, "commit", map[string]any{"name": "b", "psks": []any{Hex(id)}})
 		deliver(t, cm.Commit, "commit", a)
-		checkAgree(t, 3, a, b)
+		checkAgree(t, 4, a, b)
 
 		// A Welcome that needs the PSK: Go adds ts-mls c with a PSK proposal.
 		p, err = a.g.ExternalPSKProposal(id)
@@ -53,14 +62,14 @@ func TestExternalPSK(t *testing.T) {
 		deliver(t, res.Commit, "commit", b)
 		call(t, d, "join", map[string]any{"name": "c", "welcome": res.Welcome})
 		c := &tsMember{name: "c", d: d}
-		checkAgree(t, 4, a, b, c)
+		checkAgree(t, 5, a, b, c)
 
 		// And the reverse: ts-mls adds Go e with a PSK proposal.
 		kpe := goKeyPackage(t, "e", s)
 		cm = call(t, d, "commit", map[string]any{"name": "c", "keyPackages": []any{Hex(kpe.Bytes())}, "psks": []any{Hex(id)}, "public": false})
 		deliver(t, cm.Commit, "commit", a, b)
 		e := goJoin(t, "e", cm.Welcome, kpe, mls.WithExternalPSK(id, secret))
-		checkAgree(t, 5, a, b, c, e)
+		checkAgree(t, 6, a, b, c, e)
 		checkMessages(t, a, b, c, e)
 	})
 }
