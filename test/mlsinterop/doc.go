@@ -8,15 +8,19 @@
 // a ts-mls member and the reverse (interop_test.go); a mixed group of four
 // with adds, updates, removals and commits from both sides as PublicMessage
 // and PrivateMessage; external joins in both directions; commit variants
-// and application-message edge cases (extras_test.go); and a seeded random
-// soak of a mixed group (soak_test.go, MLSINTEROP_SEED/MLSINTEROP_STEPS pick
-// other runs). Places where ts-mls 1.6.4 departs from RFC 9420 are pinned
-// by tests that fail once ts-mls changes: compressed ECDSA signature keys
-// and a bare external_pub key (deviations_test.go; driver.mjs works around
-// both), an unmerged_leaves check stricter than §12.4.3.1
-// (unmerged_test.go) and a commit secret derived one step too far when the
-// root is outside the committer's filtered direct path (commitsecret_test.go;
-// the soak avoids that shape).
+// and application-message edge cases (extras_test.go); GroupContext
+// extensions (gce_test.go); external and resumption PSKs (psk_test.go); and
+// a seeded random soak of a mixed group with RFC checks of every tree
+// (soak_test.go, MLSINTEROP_SEED/MLSINTEROP_STEPS pick other runs).
+//
+// Places where ts-mls 1.6.4 departs from RFC 9420 are pinned by tests that
+// fail once ts-mls changes: compressed ECDSA signature keys and a bare
+// external_pub key (deviations_test.go; driver.mjs works around both), an
+// unmerged_leaves check stricter than §12.4.3.1 (unmerged_test.go), a commit
+// secret derived one step too far when the root is outside the committer's
+// filtered direct path (commitsecret_test.go; the soak avoids that shape),
+// GroupContextExtensions committed without a path and extensions that
+// cannot be cleared (gce_test.go).
 //
 // Compare and RunComparison time the same group operations in both
 // implementations and print them side by side:
