@@ -1,0 +1,280 @@
+package e2ee
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/agwproject/agw/mls"
+	"github.com/agwproject/agw/mls/wire"
+)
+
+// JoinChannel makes this sidecar a member of the channel of topic and
+// waits (at most JoinTimeout) until it is. If no participant holds the
+// group and this node has the lowest id it knows of, it creates it.
+func (m *Manager) JoinChannel(ctx context.Context, topic string) error {
+	_, err := m.channel(ctx, topic)
+	return err
+}
+
+func (m *Manager) channel(ctx context.Context, topic string) (*group, error) {
+	if topic == "" || len(topic) > MaxNameLen {
+		return nil, fmt.Errorf("e2ee: invalid channel name")
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
+	defer cancel()
+	m.mu.Lock()
+	m.want[topic] = true
+	m.mu.Unlock()
+	var last time.Time
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if gr := m.byTopic[topic]; gr != nil {
+			m.mu.Unlock()
+			return gr, nil
+		}
+		ch := m.changed
+		m.mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= m.cfg.RetryInterval {
+			last = now
+			if err := m.joinChannelOnce(ctx, topic); err != nil {
+				return nil, err
+			}
+		}
+		if err := m.waitChange(ctx, ch, m.cfg.RetryInterval); err != nil {
+			return nil, fmt.Errorf("e2ee: channel %s not joined: %w", topic, err)
+		}
+	}
+}
+
+// others returns the participants of topic other than this node, sorted.
+func (m *Manager) others(topic string) []string {
+	var out []string
+	for _, n := range m.roster.Participants(topic) {
+		if n != m.node && n != "" && !m.roster.Gone(n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// joinChannelOnce creates the channel (no participant with a lower id, or
+// the join has waited for half the JoinTimeout without an answer) or sends
+// a KeyPackage to every participant.
+func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
+	parts := m.others(topic)
+	m.mu.Lock()
+	if m.byTopic[topic] != nil || !m.want[topic] {
+		m.mu.Unlock()
+		return nil
+	}
+	req := m.pendCh[topic]
+	create := len(parts) == 0 || m.node < parts[0] ||
+		(req != nil && m.now().Sub(req.started) > m.cfg.JoinTimeout/2)
+	if create {
+		g, err := m.newMLSGroup()
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		gr, err := newGroup(kindChannel, topic, g)
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		gr.lastRotation = m.now()
+		m.install(gr)
+		m.mu.Unlock()
+		gr.mu.Lock()
+		m.saveGroup(gr)
+		gr.mu.Unlock()
+		m.log.Info("mls channel created", "group", topic)
+		for _, n := range parts {
+			m.send(ctx, n, Envelope{Kind: KindInvite, Name: topic})
+		}
+		return nil
+	}
+	if req == nil {
+		kpb, err := m.newKeyPackage()
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		req = &joinReq{kpb: kpb, started: m.now()}
+		m.pendCh[topic] = req
+	}
+	kp := req.kpb.Bytes()
+	m.mu.Unlock()
+	for _, n := range parts {
+		m.send(ctx, n, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
+	}
+	return nil
+}
+
+// LeaveChannel leaves the channel of topic: the committer is told and
+// removes this member with a commit (a leaving committer is removed by
+// its successor once the roster says it is gone).
+func (m *Manager) LeaveChannel(ctx context.Context, topic string) {
+	m.mu.Lock()
+	delete(m.want, topic)
+	delete(m.pendCh, topic)
+	gr := m.byTopic[topic]
+	if gr != nil {
+		m.drop(gr)
+	}
+	m.mu.Unlock()
+	if gr == nil {
+		return
+	}
+	gr.mu.Lock()
+	c := gr.committer()
+	gr.mu.Unlock()
+	if c != m.node {
+		m.send(ctx, c, Envelope{Kind: KindLeave, Name: topic})
+	}
+}
+
+// onChannelKeyPackage: the committer adds a joining sidecar (replacing its
+// old leaf if it had one) and sends the commit and the Welcome.
+func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, kp []byte) error {
+	gr := m.groupFor(from, topic)
+	if gr == nil {
+		return nil // only a committer answers
+	}
+	if n, err := keyPackageNode(kp); err != nil || n != from {
+		m.security(EventWrongSender, from, topic, fmt.Errorf("KeyPackage names node %q: %v", n, err))
+		return ErrRefused
+	}
+	ref, err := mls.KeyPackageRef(kp)
+	if err != nil {
+		m.security(EventMalformed, from, topic, err)
+		return ErrRefused
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if gr.committer() != m.node {
+		return nil
+	}
+	if w := gr.welcomeFor(ref); w != nil {
+		m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: w})
+		return nil
+	}
+	add, err := mls.AddProposal(kp)
+	if err != nil {
+		m.security(EventMalformed, from, topic, err)
+		return ErrRefused
+	}
+	props := []*wire.Proposal{add}
+	if l := gr.leafOf(from); l >= 0 {
+		props = append([]*wire.Proposal{mls.RemoveProposal(uint32(l))}, props...)
+	}
+	res, err := gr.g.Commit(props)
+	if err != nil {
+		gr.g.ClearPendingCommit()
+		if errors.Is(err, mls.ErrInvalidKeyPackage) || errors.Is(err, mls.ErrInvalidLeafNode) || errors.Is(err, mls.ErrInvalidProposal) {
+			m.security(EventCredential, from, topic, err)
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		return err
+	}
+	if err := m.commitAndSend(ctx, gr, res, from); err != nil {
+		return err
+	}
+	gr.rememberWelcome(ref, res.Welcome)
+	m.met.welcomes.Inc()
+	m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: res.Welcome})
+	m.log.Info("mls member added", "group", topic, "member", from, "epoch", gr.g.Epoch())
+	return nil
+}
+
+// onInvite: the committer of a channel asks this sidecar to join. Of two
+// groups for one topic, the one with the lower committer wins: a member of
+// the other drops it and joins.
+func (m *Manager) onInvite(ctx context.Context, from, topic string) error {
+	m.mu.Lock()
+	if !m.want[topic] {
+		m.mu.Unlock()
+		return nil
+	}
+	gr := m.byTopic[topic]
+	m.mu.Unlock()
+	if gr != nil {
+		gr.mu.Lock()
+		c, member := gr.committer(), gr.leafOf(from) >= 0
+		gr.mu.Unlock()
+		if member || c <= from {
+			return nil
+		}
+		m.mu.Lock()
+		m.drop(gr)
+		m.mu.Unlock()
+		m.met.rejoins.Inc()
+		m.log.Info("mls channel merged into the lower committer's", "group", topic, "committer", from)
+	}
+	m.mu.Lock()
+	req := m.pendCh[topic]
+	if req == nil {
+		kpb, err := m.newKeyPackage()
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		req = &joinReq{kpb: kpb, started: m.now()}
+		m.pendCh[topic] = req
+	}
+	kp := req.kpb.Bytes()
+	m.mu.Unlock()
+	m.send(ctx, from, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
+	return nil
+}
+
+// onLeave: the committer removes a member that left.
+func (m *Manager) onLeave(ctx context.Context, from, topic string) error {
+	gr := m.groupFor(from, topic)
+	if gr == nil {
+		return nil
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if gr.committer() != m.node {
+		return nil
+	}
+	return m.removeNodes(ctx, gr, []string{from})
+}
+
+// removeNodes commits the removal of the leaves of nodes; call with gr.mu
+// held.
+func (m *Manager) removeNodes(ctx context.Context, gr *group, nodes []string) error {
+	var leaves []uint32
+	for _, n := range nodes {
+		if l := gr.leafOf(n); l >= 0 && n != m.node {
+			leaves = append(leaves, uint32(l))
+		}
+	}
+	return m.removeLeaves(ctx, gr, leaves)
+}
+
+func (m *Manager) removeLeaves(ctx context.Context, gr *group, leaves []uint32) error {
+	if len(leaves) == 0 {
+		return nil
+	}
+	res, err := gr.g.Remove(leaves)
+	if err != nil {
+		gr.g.ClearPendingCommit()
+		return err
+	}
+	// The removed members get the commit too (commitAndSend sends to the
+	// members of the epoch it ends): it tells them they are out.
+	if err := m.commitAndSend(ctx, gr, res, ""); err != nil {
+		return err
+	}
+	m.log.Info("mls members removed", "group", gr.name, "count", len(leaves), "epoch", gr.g.Epoch())
+	return nil
+}

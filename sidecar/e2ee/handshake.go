@@ -1,0 +1,232 @@
+package e2ee
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/agwproject/agw/mls"
+)
+
+// HandleHandshake processes a handshake envelope that node from sent to
+// this sidecar (the Transport's receive side). Refused messages are
+// security events; the error is for the caller's log only.
+func (m *Manager) HandleHandshake(ctx context.Context, from string, msg []byte) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	var e Envelope
+	if err := e.UnmarshalBinary(msg); err != nil {
+		m.security(EventMalformed, from, "", err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if from == "" || from == m.node {
+		m.security(EventWrongSender, from, e.Name, errors.New("handshake from this node or no node"))
+		return ErrRefused
+	}
+	switch {
+	case e.Kind == KindHello && e.Name == "":
+		return m.onHello(ctx, from)
+	case e.Kind == KindKeyPackage && e.Name == "":
+		return m.onP2PKeyPackage(ctx, from, e.Body)
+	case e.Kind == KindKeyPackage:
+		return m.onChannelKeyPackage(ctx, from, e.Name, e.Body)
+	case e.Kind == KindWelcome:
+		return m.onWelcome(from, e.Name, e.Body)
+	case e.Kind == KindCommit:
+		return m.onCommit(ctx, from, e.Name, e.Body)
+	case e.Kind == KindInvite && e.Name != "":
+		return m.onInvite(ctx, from, e.Name)
+	case e.Kind == KindEpochRequest:
+		return m.onEpochRequest(ctx, from, e.Name)
+	case e.Kind == KindLeave && e.Name != "":
+		return m.onLeave(ctx, from, e.Name)
+	}
+	m.security(EventMalformed, from, e.Name, fmt.Errorf("unexpected %s", e.Kind))
+	return ErrRefused
+}
+
+// groupFor returns the group a handshake names: the channel topic, or the
+// session with from when name is empty.
+func (m *Manager) groupFor(from, name string) *group {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if name == "" {
+		return m.byPeer[from]
+	}
+	return m.byTopic[name]
+}
+
+// onWelcome joins a group this sidecar asked for.
+func (m *Manager) onWelcome(from, name string, body []byte) error {
+	m.mu.Lock()
+	var req *joinReq
+	if name == "" {
+		req = m.pendP2P[from]
+	} else {
+		req = m.pendCh[name]
+	}
+	m.mu.Unlock()
+	if req == nil {
+		m.log.Debug("welcome not asked for", "from", from, "group", name)
+		return nil
+	}
+	g, err := mls.Join(body, req.kpb, m.groupOptions()...)
+	if err != nil {
+		if errors.Is(err, mls.ErrNoMatchingKeyPackage) {
+			return nil // a Welcome for an older KeyPackage of ours
+		}
+		m.security(EventForgedCommit, from, name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	kind, gname := kindChannel, name
+	if name == "" {
+		kind, gname = kindP2P, from
+	}
+	gr, err := newGroup(kind, gname, g)
+	if err != nil {
+		return err
+	}
+	gr.lastRotation = m.now()
+	if kind == kindP2P && (len(gr.memberNodes("")) != 2 || gr.leafOf(from) < 0) {
+		m.security(EventWrongSender, from, name, errors.New("session Welcome with unexpected members"))
+		return ErrRefused
+	}
+	if kind == kindChannel && gr.leafOf(from) < 0 {
+		m.security(EventWrongSender, from, name, errors.New("Welcome from a non-member"))
+		return ErrRefused
+	}
+	m.met.welcomes.Inc()
+	m.mu.Lock()
+	if kind == kindChannel && !m.want[name] {
+		m.mu.Unlock()
+		return nil
+	}
+	m.install(gr)
+	m.mu.Unlock()
+	gr.mu.Lock()
+	m.saveGroup(gr)
+	gr.mu.Unlock()
+	m.log.Info("mls group joined", "group", gname, "kind", kind, "epoch", g.Epoch(), "committer", gr.committer())
+	return nil
+}
+
+// onCommit applies a commit of a group this sidecar is in.
+func (m *Manager) onCommit(ctx context.Context, from, name string, body []byte) error {
+	gr := m.groupFor(from, name)
+	if gr == nil {
+		return nil // not (or no longer) a member: nothing to apply
+	}
+	gr.mu.Lock()
+	err := m.applyCommit(gr, from, body)
+	removed := gr.g.Removed()
+	gr.mu.Unlock()
+	if removed {
+		m.mu.Lock()
+		m.drop(gr)
+		rejoin := gr.kind == kindChannel && m.want[gr.name]
+		m.mu.Unlock()
+		m.log.Info("mls removed from group", "group", gr.name)
+		if rejoin {
+			m.met.rejoins.Inc()
+			go m.joinChannelOnce(context.WithoutCancel(ctx), gr.name)
+		}
+	}
+	return err
+}
+
+// applyCommit processes a commit and any buffered later ones; call with
+// gr.mu held.
+func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
+	p, err := gr.g.ProcessMessage(body)
+	switch {
+	case errors.Is(err, mls.ErrFutureEpoch):
+		if len(gr.future) < 16 {
+			gr.future = append(gr.future, append([]byte(nil), body...))
+		}
+		return nil
+	case errors.Is(err, mls.ErrWrongEpoch):
+		return nil // a commit already applied (duplicate)
+	case err != nil:
+		m.security(EventForgedCommit, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case p.Kind != mls.KindCommit:
+		m.security(EventMalformed, from, gr.name, fmt.Errorf("%s sent as a commit", p.Kind))
+		return ErrRefused
+	}
+	m.met.commits.Inc()
+	if err := gr.refresh(); err != nil {
+		return err
+	}
+	if len(p.Commit.Updated) > 0 || p.Commit.Removed != nil || p.Commit.Added != nil {
+		gr.lastRotation = m.now()
+	}
+	m.saveGroup(gr)
+	// Buffered commits of later epochs may apply now.
+	fut := gr.future
+	gr.future = nil
+	for _, b := range fut {
+		if gr.g.Removed() {
+			break
+		}
+		_ = m.applyCommit(gr, from, b)
+	}
+	return nil
+}
+
+// commitAndSend sends a staged commit to every member but this sidecar and
+// skip, then merges it; call with gr.mu held.
+func (m *Manager) commitAndSend(ctx context.Context, gr *group, res *mls.CommitResult, skip string) error {
+	name := gr.name
+	if gr.kind == kindP2P {
+		name = ""
+	}
+	for _, n := range gr.memberNodes(m.node) {
+		if n != skip {
+			m.send(ctx, n, Envelope{Kind: KindCommit, Name: name, Body: res.Commit})
+		}
+	}
+	if _, err := gr.g.MergePendingCommit(); err != nil {
+		gr.g.ClearPendingCommit()
+		return err
+	}
+	m.met.commits.Inc()
+	if err := gr.refresh(); err != nil {
+		return err
+	}
+	m.saveGroup(gr)
+	return nil
+}
+
+// rotate commits an Update with path; call with gr.mu held.
+func (m *Manager) rotate(ctx context.Context, gr *group) error {
+	res, err := gr.g.Update(mls.WithPath())
+	if err != nil {
+		return err
+	}
+	if err := m.commitAndSend(ctx, gr, res, ""); err != nil {
+		return err
+	}
+	gr.lastRotation, gr.sent = m.now(), 0
+	gr.restored = false
+	m.met.rotations.Inc()
+	m.log.Info("mls keys rotated", "group", gr.name, "epoch", gr.g.Epoch())
+	return nil
+}
+
+// onEpochRequest: a member asks the committer for a fresh epoch.
+func (m *Manager) onEpochRequest(ctx context.Context, from, name string) error {
+	gr := m.groupFor(from, name)
+	if gr == nil {
+		return nil
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if gr.leafOf(from) < 0 || gr.committer() != m.node {
+		return nil
+	}
+	return m.rotate(ctx, gr)
+}

@@ -1,0 +1,205 @@
+package e2ee
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agwproject/agw/mls"
+)
+
+// SealPeer encrypts plaintext for node peer in their point-to-point
+// session, setting it up the first time. routing is the encoded routing
+// header that travels outside the ciphertext: its SHA-256 is the message's
+// authenticated data, so Open refuses it with another header.
+func (m *Manager) SealPeer(ctx context.Context, peer string, routing, plaintext []byte) ([]byte, error) {
+	gr, err := m.session(ctx, peer)
+	if err != nil {
+		return nil, err
+	}
+	return m.seal(ctx, gr, routing, plaintext)
+}
+
+// SealChannel encrypts plaintext for every member of the channel of topic,
+// joining it the first time. See SealPeer for routing.
+func (m *Manager) SealChannel(ctx context.Context, topic string, routing, plaintext []byte) ([]byte, error) {
+	gr, err := m.channel(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	return m.seal(ctx, gr, routing, plaintext)
+}
+
+func routingDigest(routing []byte) []byte {
+	d := sha256.Sum256(routing)
+	return d[:]
+}
+
+// padding returns how many zero bytes pad n bytes of application data
+// (with its length prefix) to the block size. ECDSA signatures, inside the
+// ciphertext too, still vary by a few bytes.
+func (m *Manager) padding(n int) int {
+	b := m.cfg.PaddingBlock
+	size := n + varintLen(n)
+	return (b - size%b) % b
+}
+
+func varintLen(n int) int {
+	switch {
+	case n < 1<<6:
+		return 1
+	case n < 1<<14:
+		return 2
+	}
+	return 4
+}
+
+func (m *Manager) seal(ctx context.Context, gr *group, routing, plaintext []byte) ([]byte, error) {
+	deadline := time.Now().Add(m.cfg.JoinTimeout)
+	for {
+		gr.mu.Lock()
+		if !gr.restored || gr.g.Epoch() > gr.minEpoch {
+			break
+		}
+		// A restored epoch's sending generations may have been used before
+		// the restart: wait for a fresh epoch.
+		wake := gr.wakeup
+		m.freshen(ctx, gr)
+		gr.mu.Unlock()
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("e2ee: group %s: no fresh epoch after restore", gr.name)
+		}
+		if err := m.waitChange(ctx, wake, m.cfg.RetryInterval); err != nil {
+			return nil, err
+		}
+	}
+	defer gr.mu.Unlock()
+	if gr.g.Removed() {
+		return nil, ErrNotMember
+	}
+	ct, err := gr.g.Encrypt(plaintext, mls.WithAuthenticatedData(routingDigest(routing)), mls.WithPadding(m.padding(len(plaintext))))
+	if err != nil {
+		return nil, fmt.Errorf("e2ee: encrypt in %s: %w", gr.name, err)
+	}
+	m.met.sealed.Inc()
+	gr.sent++
+	if m.cfg.RotateMessages > 0 && gr.sent >= m.cfg.RotateMessages {
+		gr.sent = 0
+		m.freshen(ctx, gr)
+	}
+	return ct, nil
+}
+
+// freshen starts a new epoch: the committer commits an Update, another
+// member asks it to; call with gr.mu held.
+func (m *Manager) freshen(ctx context.Context, gr *group) {
+	c := gr.committer()
+	if c == m.node {
+		if err := m.rotate(ctx, gr); err != nil {
+			m.log.Warn("mls rotation failed", "group", gr.name, "err", err)
+		}
+		return
+	}
+	name := gr.name
+	if gr.kind == kindP2P {
+		name = ""
+	}
+	m.send(ctx, c, Envelope{Kind: KindEpochRequest, Name: name})
+}
+
+// Open decrypts a message that node from sent with routing header routing.
+// A message of a later epoch (or of a group whose Welcome is on its way)
+// waits at most EpochWait. Every refusal is a counted, logged security
+// event and an error wrapping ErrRefused.
+func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []byte) ([]byte, error) {
+	gid, epoch, err := peekPrivate(ciphertext)
+	if err != nil {
+		return nil, m.refuse(EventMalformed, from, "", err)
+	}
+	deadline := time.Now().Add(m.cfg.EpochWait)
+	var gr *group
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		gr = m.groups[string(gid)]
+		ch := m.changed
+		m.mu.Unlock()
+		if gr != nil {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			return nil, m.refuse(EventUnknownGroup, from, "", errors.New("no such group"))
+		}
+		if err := m.waitChange(ctx, ch, time.Until(deadline)); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		gr.mu.Lock()
+		cur := gr.g.Epoch()
+		if epoch <= cur || !time.Now().Before(deadline) {
+			break
+		}
+		wake := gr.wakeup
+		gr.mu.Unlock()
+		if err := m.waitChange(ctx, wake, time.Until(deadline)); err != nil {
+			return nil, err
+		}
+	}
+	defer gr.mu.Unlock()
+	if gr.restored && epoch <= gr.minEpoch {
+		return nil, m.refuse(EventOldEpoch, from, gr.name, errors.New("epoch of a restored state"))
+	}
+	if epoch > gr.g.Epoch() {
+		return nil, m.refuse(EventFutureEpoch, from, gr.name, fmt.Errorf("epoch %d not reached", epoch))
+	}
+	p, err := gr.g.ProcessMessage(ciphertext)
+	if err != nil {
+		return nil, m.refuse(classify(err), from, gr.name, err)
+	}
+	if p.Kind != mls.KindApplication {
+		return nil, m.refuse(EventMalformed, from, gr.name, fmt.Errorf("%s on the data path", p.Kind))
+	}
+	if int(p.Sender.Leaf) >= len(gr.nodes) || gr.nodes[p.Sender.Leaf] == "" {
+		return nil, m.refuse(EventRemoved, from, gr.name, errors.New("sender is no longer a member"))
+	}
+	if gr.nodes[p.Sender.Leaf] != from {
+		return nil, m.refuse(EventWrongSender, from, gr.name, fmt.Errorf("sent by node %q, signed by leaf of %q", from, gr.nodes[p.Sender.Leaf]))
+	}
+	if !hmac.Equal(p.AuthenticatedData, routingDigest(routing)) {
+		return nil, m.refuse(EventRoutingHeader, from, gr.name, errors.New("routing header does not match"))
+	}
+	m.met.opened.Inc()
+	return p.Application, nil
+}
+
+func (m *Manager) refuse(reason, from, name string, err error) error {
+	m.met.decryptF.Inc()
+	m.security(reason, from, name, err)
+	return fmt.Errorf("%w (%s): %w", ErrRefused, reason, err)
+}
+
+// classify maps an mls error of an application message to its reason.
+func classify(err error) string {
+	switch {
+	case errors.Is(err, mls.ErrGenerationReused):
+		return EventReplay
+	case errors.Is(err, mls.ErrFutureEpoch):
+		return EventFutureEpoch
+	case errors.Is(err, mls.ErrWrongEpoch):
+		return EventOldEpoch
+	case errors.Is(err, mls.ErrUnknownSender):
+		return EventRemoved
+	case errors.Is(err, mls.ErrDecrypt), errors.Is(err, mls.ErrBadSignature):
+		return EventDecrypt
+	case errors.Is(err, mls.ErrWrongGroup):
+		return EventUnknownGroup
+	}
+	return EventMalformed
+}
