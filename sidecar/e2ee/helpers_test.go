@@ -260,3 +260,5 @@ func memberNodes(g GroupInfo) []string {
 	slices.Sort(out)
 	return out
 }
+
+func newCA(td string) (*identity.CA, error) { return identity.NewCA(td) }
