@@ -143,11 +143,22 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
 	accept := &agpv1.RpcFrame{CallId: c.id, Reply: true, Sender: l.name, Accept: &agpv1.RpcAccept{
 		Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window),
 	}}
-	if err := c.out.sendRouted(ctx, l, c.replyTo, accept); err != nil {
-		l.log.Debug("cannot answer a call", "caller", c.caller, "err", err)
-		endErr = err
-		return
-	}
+	// The accept holds the call's send order until the sidecar took it,
+	// while the app already works on the call.
+	c.out.mu.Lock()
+	c.out.seq++
+	accept.Seq = c.out.seq
+	go func() {
+		defer c.out.mu.Unlock()
+		ack, err := l.publishRouted(ctx, c.replyTo, 1, accept, nil)
+		if err == nil && ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() == 0 {
+			err = status.Errorf(codes.Unavailable, "no route back to the caller's %s within %s (AGW_RPC_ROUTE_WAIT)", c.replyTo, l.cfg.RouteWait)
+		}
+		if err != nil {
+			l.log.Debug("cannot answer a call", "caller", c.caller, "err", err)
+			c.cancel(status.Convert(err).Err())
+		}
+	}()
 	cs, err := l.app.NewStream(ctx, streamDesc, c.method, grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		endErr = c.end(ctx, err, nil)
