@@ -11,6 +11,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/spf13/pflag"
+
+	"github.com/agwproject/agw/internal/identity"
 )
 
 // ProtocolVersion is the peer protocol version this node speaks.
@@ -56,17 +58,20 @@ type Config struct {
 	ReconnectMax time.Duration `env:"AGW_RECONNECT_MAX" envDefault:"10s"`
 	// PeerIdleTimeout drops a dynamically learnt peer with no traffic.
 	PeerIdleTimeout time.Duration `env:"AGW_PEER_IDLE_TIMEOUT" envDefault:"5m"`
-	// TLS for the peer listener and dialer. Cert+key turn TLS on; CA makes
-	// the listener require and verify client certificates (mTLS) and the
-	// dialer verify servers against it.
-	TLSCertFile string `env:"AGW_TLS_CERT_FILE"`
-	TLSKeyFile  string `env:"AGW_TLS_KEY_FILE"`
-	TLSCAFile   string `env:"AGW_TLS_CA_FILE"`
-	// TLSServerName overrides the name checked in peer server certificates
-	// (default: the host of the dialled address).
-	TLSServerName string `env:"AGW_TLS_SERVER_NAME"`
+	// PeerNodeBinding says which node ids a peer's SPIFFE id may claim in
+	// its handshake: "none" (any identity the trust bundle accepts may
+	// claim any node id) or "namespace" (a peer with the id
+	// spiffe://<td>/ns/<ns>/sa/<sa> may only claim node ids of the form
+	// <ns>.<name>, as sidecars derive them from POD_NAMESPACE and
+	// POD_NAME in Kubernetes). Needs an identity.
+	PeerNodeBinding string `env:"AGW_PEER_NODE_BINDING" envDefault:"none"`
 	// ShutdownTimeout bounds the drain on shutdown.
 	ShutdownTimeout time.Duration `env:"AGW_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// Identity is the node's X.509 SVID and trust bundle (AGW_IDENTITY_*):
+	// when set, peer links are mutual TLS 1.3 between SPIFFE identities of
+	// the bundle; when empty, peer links are plaintext. WithIdentitySource
+	// replaces it.
+	Identity identity.Config
 }
 
 // DefaultConfig returns the defaults, ignoring the environment. NodeID is
@@ -121,11 +126,9 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReconnectMin, "reconnect-min", c.ReconnectMin, "first peer reconnect delay (AGW_RECONNECT_MIN)")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "largest peer reconnect delay (AGW_RECONNECT_MAX)")
 	fs.DurationVar(&c.PeerIdleTimeout, "peer-idle-timeout", c.PeerIdleTimeout, "drop a learnt peer idle this long (AGW_PEER_IDLE_TIMEOUT)")
-	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "PEM certificate for peer links (AGW_TLS_CERT_FILE)")
-	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "PEM private key for peer links (AGW_TLS_KEY_FILE)")
-	fs.StringVar(&c.TLSCAFile, "tls-ca-file", c.TLSCAFile, "PEM CA bundle; turns on mutual TLS for peer links (AGW_TLS_CA_FILE)")
-	fs.StringVar(&c.TLSServerName, "tls-server-name", c.TLSServerName, "name expected in peer server certificates (AGW_TLS_SERVER_NAME)")
+	fs.StringVar(&c.PeerNodeBinding, "peer-node-binding", c.PeerNodeBinding, "node ids a peer's SPIFFE id may claim: none or namespace (AGW_PEER_NODE_BINDING)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown drains queues (AGW_SHUTDOWN_TIMEOUT)")
+	c.Identity.BindFlags(fs)
 }
 
 // Validate checks c and says what to change.
@@ -190,16 +193,25 @@ func (c *Config) Validate() error {
 	if c.ReconnectMax < c.ReconnectMin {
 		add("AGW_RECONNECT_MAX %s is below AGW_RECONNECT_MIN %s", c.ReconnectMax, c.ReconnectMin)
 	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		add("AGW_TLS_CERT_FILE and AGW_TLS_KEY_FILE go together; set both or neither")
+	switch c.PeerNodeBinding {
+	case BindingNone:
+	case BindingNamespace: // New checks that the node has an identity
+	default:
+		add("AGW_PEER_NODE_BINDING %q: want %s or %s (default %s)", c.PeerNodeBinding, BindingNone, BindingNamespace, BindingNone)
 	}
-	if c.TLSCAFile != "" && c.TLSCertFile == "" {
-		add("AGW_TLS_CA_FILE is set without AGW_TLS_CERT_FILE/AGW_TLS_KEY_FILE; mutual TLS needs this node's certificate too")
+	if c.Identity.Enabled() {
+		if err := c.Identity.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) tlsEnabled() bool { return c.TLSCertFile != "" }
+// Peer node bindings (Config.PeerNodeBinding).
+const (
+	BindingNone      = "none"
+	BindingNamespace = "namespace"
+)
 
 // validNodeID: 1-128 of [A-Za-z0-9._-].
 func validNodeID(s string) bool {
@@ -288,12 +300,12 @@ func explainEnvError(err error) error {
 	if !errors.As(err, &agg) {
 		return err
 	}
-	t := reflect.TypeFor[Config]()
+	types := []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[identity.Config]()}
 	var out []error
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
-			if f, ok := t.FieldByName(pe.Name); ok {
+			if f, ok := fieldByName(types, pe.Name); ok {
 				out = append(out, fmt.Errorf("%s: want a %s: %w", f.Tag.Get("env"), pe.Type, pe.Err))
 				continue
 			}
@@ -301,4 +313,13 @@ func explainEnvError(err error) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+func fieldByName(types []reflect.Type, name string) (reflect.StructField, bool) {
+	for _, t := range types {
+		if f, ok := t.FieldByName(name); ok && f.Tag.Get("env") != "" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }

@@ -66,8 +66,11 @@ func TestConfigValidate(t *testing.T) {
 		{"max message", func(c *Config) { c.MaxMessageBytes = 10 }, "AGW_MAX_MESSAGE_BYTES"},
 		{"hop limit", func(c *Config) { c.DefaultHopLimit = 0 }, "AGW_DEFAULT_HOP_LIMIT"},
 		{"backoff", func(c *Config) { c.ReconnectMax = time.Millisecond }, "AGW_RECONNECT_MAX"},
-		{"tls pair", func(c *Config) { c.TLSCertFile = "x.pem" }, "set both or neither"},
-		{"tls ca alone", func(c *Config) { c.TLSCAFile = "ca.pem" }, "mutual TLS needs"},
+		{"identity without key", func(c *Config) { c.Identity.CertFile = "x.pem" }, "AGW_IDENTITY_KEY_FILE is empty"},
+		{"identity without bundle", func(c *Config) { c.Identity.CertFile, c.Identity.KeyFile = "x.pem", "x.key" }, "AGW_IDENTITY_BUNDLE_FILE is empty"},
+		{"identity reload", func(c *Config) { c.Identity.Dir, c.Identity.ReloadInterval = "/id", 0 }, "AGW_IDENTITY_RELOAD_INTERVAL"},
+		{"identity trust domain", func(c *Config) { c.Identity.Dir, c.Identity.TrustDomains = "/id", []string{"Bad Domain"} }, "AGW_IDENTITY_TRUST_DOMAINS"},
+		{"node binding", func(c *Config) { c.PeerNodeBinding = "pod" }, "AGW_PEER_NODE_BINDING"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -89,8 +92,59 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("remote agents allowed: %v", err)
 	}
-	c.TLSCertFile, c.TLSKeyFile = "/nonexistent.pem", "/nonexistent.key"
-	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "AGW_TLS_CERT_FILE") {
-		t.Fatalf("missing cert file: %v", err)
+	c.Identity.Dir = t.TempDir() // empty: no tls.crt
+	if err := c.Validate(); err != nil {
+		t.Fatalf("identity dir: %v", err)
+	}
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "AGW_IDENTITY") {
+		t.Fatalf("missing identity files: %v", err)
+	}
+	// The namespace binding needs an identity.
+	c = DefaultConfig()
+	c.NodeID = "a"
+	c.PeerNodeBinding = BindingNamespace
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "needs an identity") {
+		t.Fatalf("binding without identity: %v", err)
+	}
+}
+
+func TestConfigIdentityEnvAndFlags(t *testing.T) {
+	t.Setenv("AGW_NODE_ID", "envnode")
+	t.Setenv("AGW_IDENTITY_DIR", "/var/run/agw/identity")
+	t.Setenv("AGW_IDENTITY_TRUST_DOMAINS", "a.example,b.example")
+	t.Setenv("AGW_PEER_NODE_BINDING", "namespace")
+	c, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity.Dir != "/var/run/agw/identity" || len(c.Identity.TrustDomains) != 2 || c.PeerNodeBinding != BindingNamespace ||
+		c.Identity.ReloadInterval != 5*time.Second || !c.Identity.Enabled() {
+		t.Fatalf("from env %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse([]string{"--identity-dir=/other", "--identity-reload-interval=1s", "--peer-node-binding=none"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity.Dir != "/other" || c.Identity.ReloadInterval != time.Second || c.PeerNodeBinding != BindingNone {
+		t.Fatalf("after flags %+v", c)
+	}
+	if d := DefaultConfig(); d.Identity.Enabled() || d.Identity.ReloadInterval != 5*time.Second || d.PeerNodeBinding != BindingNone {
+		t.Fatalf("defaults %+v", d)
+	}
+	t.Setenv("AGW_IDENTITY_RELOAD_INTERVAL", "often")
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "AGW_IDENTITY_RELOAD_INTERVAL") {
+		t.Fatalf("bad env: %v", err)
+	}
+	for _, name := range []string{"AGW_TLS_CERT_FILE", "AGW_TLS_KEY_FILE", "AGW_TLS_CA_FILE", "AGW_TLS_SERVER_NAME"} {
+		if fs.Lookup(strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "AGW_"), "_", "-"))) != nil {
+			t.Errorf("flag for removed %s still registered", name)
+		}
 	}
 }

@@ -75,12 +75,14 @@ type ConnCounters struct {
 
 // ConnInfo is one row of the connection table dump.
 type ConnInfo struct {
-	ID              uint64       `json:"id"`
-	Kind            ConnKind     `json:"kind"`
-	Status          ConnStatus   `json:"status"`
-	RemoteAddress   string       `json:"remote_address,omitempty"`
-	NodeID          string       `json:"node_id,omitempty"`
-	PeerSubject     string       `json:"peer_subject,omitempty"`
+	ID            uint64     `json:"id"`
+	Kind          ConnKind   `json:"kind"`
+	Status        ConnStatus `json:"status"`
+	RemoteAddress string     `json:"remote_address,omitempty"`
+	NodeID        string     `json:"node_id,omitempty"`
+	// PeerIdentity is the remote end's verified identity: a peer
+	// sidecar's SPIFFE id (mutual TLS), empty on plaintext links.
+	PeerIdentity    string       `json:"peer_identity,omitempty"`
 	Direction       string       `json:"direction,omitempty"`
 	ProtocolVersion uint32       `json:"protocol_version,omitempty"`
 	MaxMessageBytes uint32       `json:"max_message_bytes,omitempty"`
@@ -105,7 +107,7 @@ type connEntry struct {
 	mu        sync.Mutex // guards the descriptive fields below
 	remote    string
 	nodeID    string
-	subject   string
+	identity  string
 	direction string
 	version   uint32
 	maxMsg    uint32
@@ -133,7 +135,7 @@ func (e *connEntry) info() ConnInfo {
 	e.mu.Lock()
 	ci := ConnInfo{
 		ID: e.id, Kind: e.kind, Status: e.Status(), RemoteAddress: e.remote,
-		NodeID: e.nodeID, PeerSubject: e.subject, Direction: e.direction,
+		NodeID: e.nodeID, PeerIdentity: e.identity, Direction: e.direction,
 		ProtocolVersion: e.version, MaxMessageBytes: e.maxMsg, QueueSize: e.queueCap,
 		Created: e.created,
 	}

@@ -1,8 +1,19 @@
 // Package sidecar is the AGP gateway node that runs next to every agent.
 //
 // A Node serves three listeners: the agent API (agpv1.Gateway, loopback only
-// by default), the peer data plane (agpv1.Peer, optionally mTLS) and an admin
-// HTTP server (health, readiness, Prometheus metrics, table dumps).
+// by default), the peer data plane (agpv1.Peer) and an admin HTTP server
+// (health, readiness, Prometheus metrics, table dumps).
+//
+// Peer identity: with an identity (Config.Identity, AGW_IDENTITY_*, or
+// WithIdentitySource) peer links are mutual TLS 1.3 between X.509 SVIDs of
+// one trust bundle (internal/identity): both ends validate the other's
+// chain, SPIFFE id, trust domain and the deny list, rotated files apply to
+// new links without a restart, and the connection table records each
+// link's verified SPIFFE id. Without one, peer links are plaintext. By
+// default any identity the bundle accepts may claim any node id in its
+// handshake; Config.PeerNodeBinding "namespace" (Kubernetes, where node ids
+// are <namespace>.<pod>) lets spiffe://<td>/ns/<ns>/sa/<sa> claim only
+// <ns>.<name>.
 //
 // It keeps the two tables of the AGP draft: the connection table (one entry
 // per local agent stream and per peer node) and the subscription table

@@ -23,11 +23,10 @@ func (n *Node) TrackLink(kind ConnKind, remote string) *LinkHandle {
 // SetStatus sets the entry's status.
 func (h *LinkHandle) SetStatus(s ConnStatus) { h.e.setStatus(s) }
 
-// SetRemote updates the remote address and identity (e.g. a certificate
-// subject).
+// SetRemote updates the remote address and identity (e.g. a SPIFFE id).
 func (h *LinkHandle) SetRemote(addr, identity string) {
 	h.e.mu.Lock()
-	h.e.remote, h.e.subject = addr, identity
+	h.e.remote, h.e.identity = addr, identity
 	h.e.mu.Unlock()
 }
 

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -46,6 +46,8 @@ type Node struct {
 	peers   map[string]*peer
 
 	serverCreds, clientCreds credentials.TransportCredentials
+	identity                 *identity.Source // nil: plaintext peer links
+	ownedIdentity            bool             // built from cfg.Identity: run and closed here
 
 	adminMux *http.ServeMux
 
@@ -110,13 +112,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	if n.m, err = newMetrics(o.registerer, n); err != nil {
 		return nil, fmt.Errorf("sidecar metrics: %w", err)
 	}
-	if cfg.tlsEnabled() {
-		if n.serverCreds, n.clientCreds, err = loadTLS(&cfg); err != nil {
-			return nil, err
-		}
-	} else {
-		n.serverCreds = insecure.NewCredentials()
-		n.clientCreds = insecure.NewCredentials()
+	if err := n.setupIdentity(); err != nil {
+		return nil, err
 	}
 	if !isLoopbackHost(cfg.AgentListen) {
 		n.log.Warn("agent API listens on a non-loopback address; any host that reaches it can publish as this node's agent",
@@ -177,6 +174,7 @@ func (n *Node) Close() error {
 	} else {
 		n.cancel()
 		n.wg.Wait()
+		n.closeIdentity()
 	}
 	return nil
 }
@@ -193,6 +191,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	defer func() {
 		n.cancel()
 		n.wg.Wait()
+		n.closeIdentity()
 	}()
 	select {
 	case <-n.stop:
@@ -265,9 +264,10 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		serve("admin", func() error { return adminSrv.Serve(adminLn) })
 	}
 	n.wg.Go(n.gcLoop)
+	n.runIdentity()
 	close(n.ready)
 	n.log.Info("sidecar up", "agent", agentLn.Addr().String(), "peer", peerLn.Addr().String(),
-		"admin", addrString(adminLn), "advertise", n.AdvertiseAddress(), "tls", n.cfg.tlsEnabled())
+		"admin", addrString(adminLn), "advertise", n.AdvertiseAddress(), "mtls", n.identity != nil, "identity", n.identityString())
 
 	select {
 	case <-ctx.Done():

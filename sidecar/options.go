@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
@@ -41,6 +42,7 @@ type options struct {
 	agentOpts   []grpc.ServerOption
 	peerOpts    []grpc.ServerOption
 	peerDialOps []grpc.DialOption
+	identity    *identity.Source
 }
 
 // WithLogger sets the logger (default: discard).
@@ -72,4 +74,13 @@ func WithPeerServerOptions(opts ...grpc.ServerOption) Option {
 // WithPeerDialOptions adds gRPC dial options to peer links.
 func WithPeerDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.peerDialOps = append(o.peerDialOps, opts...) }
+}
+
+// WithIdentitySource sets the node's identity (an in-memory source for the
+// demo and tests, or one the caller shares with the MLS layer) instead of
+// loading Config.Identity. Peer links then use mutual TLS with it. The
+// caller keeps ownership: it runs the source's reload loop, if any, and
+// closes it after the node.
+func WithIdentitySource(src *identity.Source) Option {
+	return func(o *options) { o.identity = src }
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
-	"google.golang.org/grpc/credentials"
-	grpcpeer "google.golang.org/grpc/peer"
 )
 
 // peerItem is one entry of a peer send queue.
@@ -186,7 +184,7 @@ func (n *Node) newPeer(nodeID string, static bool) *peer {
 // attach makes l the current link of p, applying the rules for duplicates:
 // two links dialled by the same node id are a duplicate node id; when both
 // sides dialled each other, the link dialled by the lower node id is kept.
-func (n *Node) attach(p *peer, l *peerLink, hs *agpv1.Handshake, subject string) error {
+func (n *Node) attach(p *peer, l *peerLink, hs *agpv1.Handshake, peerIdentity string) error {
 	p.lmu.Lock()
 	defer p.lmu.Unlock()
 	if n.draining.Load() || n.ctx.Err() != nil {
@@ -205,7 +203,7 @@ func (n *Node) attach(p *peer, l *peerLink, hs *agpv1.Handshake, subject string)
 	p.link = l
 	p.mu.Lock()
 	p.remote = l.remote
-	p.subject = subject
+	p.identity = peerIdentity
 	p.version = hs.GetProtocolVersion()
 	p.maxMsg.Store(hs.GetMaxMessageBytes())
 	p.connEntry.maxMsg = hs.GetMaxMessageBytes()
@@ -377,18 +375,6 @@ func (n *Node) handshake() *agpv1.Handshake {
 		AdvertisedAddress: n.AdvertiseAddress(),
 		MaxMessageBytes:   uint32(n.cfg.MaxMessageBytes),
 	}
-}
-
-// tlsSubject returns the peer certificate subject of a TLS connection.
-func tlsSubject(ctx context.Context) string {
-	pr, ok := grpcpeer.FromContext(ctx)
-	if !ok {
-		return ""
-	}
-	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 {
-		return ti.State.PeerCertificates[0].Subject.String()
-	}
-	return ""
 }
 
 // gcLoop drops learnt (non-static) peers that have been idle for

@@ -100,6 +100,11 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		n.log.Warn("rejected peer handshake", "err", err)
 		return err
 	}
+	pid, err := n.checkPeerIdentity(ctx, hs.NodeId)
+	if err != nil {
+		n.log.Warn("rejected peer handshake", "peer", hs.NodeId, "err", err, "security_event", "peer_identity")
+		return err
+	}
 	remote := ""
 	if pr, ok := grpcpeer.FromContext(ctx); ok && pr.Addr != nil {
 		remote = pr.Addr.String()
@@ -112,7 +117,7 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		p: p, dialer: hs.NodeId, remote: remote, send: stream.Send, sendMsg: stream.SendMsg,
 		done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{}),
 	}
-	if err := n.attach(p, l, hs, tlsSubject(ctx)); err != nil {
+	if err := n.attach(p, l, hs, pid); err != nil {
 		level := slog.LevelWarn
 		if rej, ok := err.(*linkRejectError); ok && !rej.duplicate {
 			level = slog.LevelDebug // both sides dialled; expected
@@ -125,7 +130,7 @@ func (s *peerServer) Link(stream grpc.BidiStreamingServer[agpv1.PeerFrame, agpv1
 		n.detach(p, l)
 		return err
 	}
-	err := n.runLink(l, func(r *rawFrame) error { return stream.RecvMsg(r) })
+	err = n.runLink(l, func(r *rawFrame) error { return stream.RecvMsg(r) })
 	if errors.Is(err, io.EOF) || errors.Is(err, errLinkClosed) {
 		return nil
 	}
@@ -223,11 +228,16 @@ func (n *Node) dialOnce(p *peer, addr string) (up bool, err error) {
 	if hs.NodeId != p.nodeID {
 		return false, fmt.Errorf("handshake with %s: expected node %q but it says it is %q; fix the static peer or route", addr, p.nodeID, hs.NodeId)
 	}
+	pid, err := n.checkPeerIdentity(stream.Context(), hs.NodeId)
+	if err != nil {
+		n.log.Warn("refused peer", "peer", hs.NodeId, "addr", addr, "err", err, "security_event", "peer_identity")
+		return false, fmt.Errorf("handshake with %s: %w", addr, err)
+	}
 	l := &peerLink{
 		p: p, outbound: true, dialer: n.cfg.NodeID, remote: addr, send: stream.Send, sendMsg: stream.SendMsg, closeSnd: stream.CloseSend,
 		cancel: cancel, done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{}),
 	}
-	if err := n.attach(p, l, hs, tlsSubject(stream.Context())); err != nil {
+	if err := n.attach(p, l, hs, pid); err != nil {
 		return false, err
 	}
 	err = n.runLink(l, func(r *rawFrame) error { return stream.RecvMsg(r) })
