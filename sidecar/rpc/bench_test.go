@@ -1,10 +1,17 @@
 package rpc
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	samplev1 "github.com/agwproject/agw/api/sample/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestBench runs the exported benchmark small, as a smoke test.
@@ -25,4 +32,55 @@ func TestBench(t *testing.T) {
 		t.Fatalf("table: %s", s)
 	}
 	t.Logf("\n%s", r)
+}
+
+func benchUnary(b *testing.B, c samplev1.EchoClient) {
+	ctx := context.Background()
+	req := &samplev1.SayRequest{Text: "ping"}
+	for range 20 {
+		if _, err := c.Say(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Say(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnary compares one unary call direct and through two sidecars.
+func BenchmarkUnary(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	(&samplev1.Server{Name: "bench"}).Register(srv)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	m, err := startMesh(context.Background(), slog.New(slog.DiscardHandler), []meshSpec{
+		{node: "a", agent: "bench/rpc/client/a"},
+		{node: "b", agent: "bench/rpc/echo/b", app: ln.Addr().String()},
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	for _, p := range []struct{ name, addr, authority string }{
+		{"direct", ln.Addr().String(), ""},
+		{"sidecars", m.nodes[0].layer.Addr().String(), "echo.rpc"},
+	} {
+		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if p.authority != "" {
+			opts = append(opts, grpc.WithAuthority(p.authority))
+		}
+		cc, err := grpc.NewClient(p.addr, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p.name, func(b *testing.B) { benchUnary(b, samplev1.NewEchoClient(cc)) })
+		cc.Close()
+	}
 }

@@ -48,4 +48,14 @@
 // trailers say, in message order, who sent each (agw-responder) and how
 // each member's call ended (agw-responder-status). The call completes when
 // every member that received it has answered, or when the deadline ends.
+//
+// # Limits
+//
+// The fabric may drop a message (a full queue, a replaced peer link). A
+// lost frame followed by others fails its call with UNAVAILABLE; a lost
+// last frame leaves the call waiting until its deadline, so callers should
+// set deadlines. Frames are not encrypted or authenticated beyond what the
+// fabric provides, and the sidecar core does not stop an agent from
+// subscribing or publishing to reserved RPC topics: that needs a guard in
+// the core that lets only the RPC layer's connection use them.
 package rpc

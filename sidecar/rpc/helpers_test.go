@@ -116,3 +116,9 @@ func freeAddr() (string, error) {
 	a := ln.Addr().String()
 	return a, ln.Close()
 }
+
+func testCtxCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx, cancel
+}
