@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agwproject/agw/sidecar"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/metadata"
 )
@@ -117,5 +118,17 @@ func TestMetadataFilter(t *testing.T) {
 	back := fromWire(toWire(md))
 	if len(back) != 2 || len(back["x-keep"]) != 2 || back["x-bin"][0] != "\x00\xff" {
 		t.Fatalf("round trip: %v", back)
+	}
+}
+
+// cmd/agw puts these flags next to the node's on one flag set.
+func TestFlagsBesideSidecarFlags(t *testing.T) {
+	fs := pflag.NewFlagSet("sidecar", pflag.ContinueOnError)
+	nc := sidecar.DefaultConfig()
+	nc.BindFlags(fs)
+	c := DefaultConfig()
+	c.BindFlags(fs) // pflag panics on a name defined twice
+	if fs.Lookup("agent-name") == nil || fs.Lookup("intercept-listen") == nil {
+		t.Fatal("rpc flags missing")
 	}
 }

@@ -201,3 +201,18 @@ func TestLargeStreamDoesNotStarveOthers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestUnknownMethodAtTarget(t *testing.T) {
+	p := newPair(t, nil)
+	ctx := testCtx(t, 10*time.Second)
+	cc := dialConn(t, p.a.layer, "echo.demo")
+	err := cc.Invoke(ctx, "/sample.v1.Echo/Nope", &samplev1.SayRequest{}, &samplev1.SayResponse{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("got %v, want UNIMPLEMENTED from the target's server", err)
+	}
+	// A caller-only agent (no AGW_APP_ADDR) does not take calls.
+	_, err = dialEcho(t, p.b.layer, "acme/demo/client/a1").Say(ctx, &samplev1.SayRequest{Text: "x"})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "AGW_APP_ADDR") {
+		t.Fatalf("call to a caller-only agent: %v", err)
+	}
+}
