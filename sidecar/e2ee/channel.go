@@ -102,12 +102,11 @@ func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
 		return nil
 	}
 	if req == nil {
-		kpb, err := m.newKeyPackage()
-		if err != nil {
+		var err error
+		if req, err = m.newJoinReq(); err != nil {
 			m.mu.Unlock()
 			return err
 		}
-		req = &joinReq{kpb: kpb, started: m.now()}
 		m.pendCh[topic] = req
 	}
 	kp := req.kpb.Bytes()
@@ -221,12 +220,11 @@ func (m *Manager) onInvite(ctx context.Context, from, topic string) error {
 	m.mu.Lock()
 	req := m.pendCh[topic]
 	if req == nil {
-		kpb, err := m.newKeyPackage()
-		if err != nil {
+		var err error
+		if req, err = m.newJoinReq(); err != nil {
 			m.mu.Unlock()
 			return err
 		}
-		req = &joinReq{kpb: kpb, started: m.now()}
 		m.pendCh[topic] = req
 	}
 	kp := req.kpb.Bytes()

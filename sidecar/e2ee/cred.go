@@ -92,4 +92,3 @@ func keyPackageNode(kp []byte) (string, error) {
 	}
 	return n, nil
 }
-

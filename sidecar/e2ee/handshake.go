@@ -111,6 +111,10 @@ func (m *Manager) onWelcome(from, name string, body []byte) error {
 	m.saveGroup(gr)
 	gr.mu.Unlock()
 	m.log.Info("mls group joined", "group", gname, "kind", kind, "epoch", g.Epoch(), "committer", gr.committer())
+	if req.gen != m.src.Current().Generation() {
+		// The certificate rotated while the Welcome was on its way.
+		m.renewLeaf(context.Background(), gr)
+	}
 	return nil
 }
 

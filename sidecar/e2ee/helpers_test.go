@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -201,7 +203,11 @@ func (f *fixture) managerWith(node string, src *identity.Source, mod ...func(*Co
 	for _, fn := range mod {
 		fn(&cfg)
 	}
-	m, err := New(cfg, node, src, endpoint{f.hub, node}, WithRoster(f.roster))
+	opts := []Option{WithRoster(f.roster)}
+	if os.Getenv("E2EE_TEST_LOG") != "" {
+		opts = append(opts, WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	m, err := New(cfg, node, src, endpoint{f.hub, node}, opts...)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -151,13 +151,13 @@ func (m *Manager) renewLeaf(ctx context.Context, gr *group) {
 		}
 	case c != m.node:
 		m.mu.Lock()
-		kpb, err := m.newKeyPackage()
+		req, err := m.newJoinReq()
 		if err == nil {
-			m.pendCh[name] = &joinReq{kpb: kpb, started: m.now()}
+			m.pendCh[name] = req
 		}
 		m.mu.Unlock()
 		if err == nil {
-			m.send(ctx, c, Envelope{Kind: KindKeyPackage, Name: name, Body: kpb.Bytes()})
+			m.send(ctx, c, Envelope{Kind: KindKeyPackage, Name: name, Body: req.kpb.Bytes()})
 		}
 	default:
 		// A committer cannot remove itself: it keeps its leaf until it

@@ -78,6 +78,7 @@ type Manager struct {
 type joinReq struct {
 	kpb     *mls.KeyPackageBundle
 	started time.Time
+	gen     uint64 // identity generation of the KeyPackage
 }
 
 // New returns a Manager for node nodeID with the identity of src, sending
@@ -261,13 +262,17 @@ func (m *Manager) drop(gr *group) {
 	m.notify()
 }
 
-// newKeyPackage makes a KeyPackage with this sidecar's current identity.
-func (m *Manager) newKeyPackage() (*mls.KeyPackageBundle, error) {
+// newJoinReq makes a KeyPackage with this sidecar's current identity.
+func (m *Manager) newJoinReq() (*joinReq, error) {
 	id, err := m.currentIdentity()
 	if err != nil {
 		return nil, err
 	}
-	return mls.GenerateKeyPackage(m.suite, id.cred, m.leafOptions(id)...)
+	kpb, err := mls.GenerateKeyPackage(m.suite, id.cred, m.leafOptions(id)...)
+	if err != nil {
+		return nil, err
+	}
+	return &joinReq{kpb: kpb, started: m.now(), gen: id.gen}, nil
 }
 
 // newMLSGroup creates a one-member group with this sidecar's identity.

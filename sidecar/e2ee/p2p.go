@@ -63,15 +63,15 @@ func (m *Manager) startSession(ctx context.Context, peer string) error {
 func (m *Manager) p2pKeyPackage(peer string, fresh bool) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r := m.pendP2P[peer]; r != nil && !fresh {
+	if r := m.pendP2P[peer]; r != nil && !fresh && r.gen == m.src.Current().Generation() {
 		return r.kpb.Bytes(), nil
 	}
-	kpb, err := m.newKeyPackage()
+	req, err := m.newJoinReq()
 	if err != nil {
 		return nil, err
 	}
-	m.pendP2P[peer] = &joinReq{kpb: kpb, started: m.now()}
-	return kpb.Bytes(), nil
+	m.pendP2P[peer] = req
+	return req.kpb.Bytes(), nil
 }
 
 // onHello: the lower node asks this (higher) node for a KeyPackage, because
