@@ -25,7 +25,8 @@ const (
 	AnnotationCPULimit      = "agw.io/sidecar-cpu-limit"
 	AnnotationMemoryLimit   = "agw.io/sidecar-memory-limit"
 	// AnnotationIdentitySecret overrides the Secret holding the sidecar's
-	// peer TLS identity; "none" turns peer TLS off for the pod.
+	// identity (SPIFFE certificate and trust bundle); "none" runs the
+	// sidecar without one (plaintext peer links).
 	AnnotationIdentitySecret = "agw.io/identity-secret"
 )
 

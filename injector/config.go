@@ -50,13 +50,23 @@ type Config struct {
 	CPULimit      string `env:"AGW_INJECT_CPU_LIMIT"`
 	MemoryLimit   string `env:"AGW_INJECT_MEMORY_LIMIT" envDefault:"256Mi"`
 	// IdentitySecret names the Secret in the pod's namespace holding the
-	// sidecar's peer TLS identity (tls.crt, tls.key, ca.crt, as cert-manager
-	// writes them); empty turns peer TLS off. Annotation
-	// agw.io/identity-secret overrides it ("none" turns it off for a pod).
+	// sidecar's identity: an X.509 SVID (a certificate whose URI SAN is the
+	// SPIFFE id spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)
+	// and its trust bundle, as tls.crt, tls.key and ca.crt (the layout
+	// cert-manager writes). It is mounted at /var/run/agw/identity
+	// (AGW_IDENTITY_DIR) and secures peer links with mutual TLS; empty
+	// turns it off. Annotation agw.io/identity-secret overrides it ("none"
+	// turns it off for a pod).
 	IdentitySecret string `env:"AGW_INJECT_IDENTITY_SECRET" envDefault:"agw-identity"`
-	// PeerTLSServerName is the name sidecars expect in each other's
-	// certificates (AGW_TLS_SERVER_NAME), since peers are dialled by pod IP.
-	PeerTLSServerName string `env:"AGW_INJECT_PEER_TLS_SERVER_NAME" envDefault:"agw-sidecar"`
+	// IdentityTrustDomains are the SPIFFE trust domains the sidecars accept
+	// peers from (AGW_IDENTITY_TRUST_DOMAINS); empty: each sidecar's own.
+	IdentityTrustDomains []string `env:"AGW_INJECT_IDENTITY_TRUST_DOMAINS" envSeparator:","`
+	// PeerNodeBinding is the sidecars' AGW_PEER_NODE_BINDING: "namespace"
+	// (the default) lets a peer whose SPIFFE id is in namespace ns claim
+	// only node ids ns.<pod>, the ids injected sidecars derive from
+	// POD_NAMESPACE and POD_NAME; "none" lets any identity of the bundle
+	// claim any node id.
+	PeerNodeBinding string `env:"AGW_INJECT_PEER_NODE_BINDING" envDefault:"namespace"`
 }
 
 // DefaultConfig returns the defaults, ignoring the environment.
@@ -94,8 +104,9 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MemoryRequest, "memory-request", c.MemoryRequest, "sidecar memory request, empty for none (AGW_INJECT_MEMORY_REQUEST)")
 	fs.StringVar(&c.CPULimit, "cpu-limit", c.CPULimit, "sidecar CPU limit, empty for none (AGW_INJECT_CPU_LIMIT)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "sidecar memory limit, empty for none (AGW_INJECT_MEMORY_LIMIT)")
-	fs.StringVar(&c.IdentitySecret, "identity-secret", c.IdentitySecret, "Secret with the sidecar's peer TLS identity, empty for no TLS (AGW_INJECT_IDENTITY_SECRET)")
-	fs.StringVar(&c.PeerTLSServerName, "peer-tls-server-name", c.PeerTLSServerName, "name sidecars expect in peer certificates (AGW_INJECT_PEER_TLS_SERVER_NAME)")
+	fs.StringVar(&c.IdentitySecret, "identity-secret", c.IdentitySecret, "Secret with the sidecar's SPIFFE certificate (tls.crt, tls.key, ca.crt) for peer mutual TLS, empty for none (AGW_INJECT_IDENTITY_SECRET)")
+	fs.StringSliceVar(&c.IdentityTrustDomains, "identity-trust-domains", c.IdentityTrustDomains, "SPIFFE trust domains sidecars accept peers from; default each sidecar's own (AGW_INJECT_IDENTITY_TRUST_DOMAINS)")
+	fs.StringVar(&c.PeerNodeBinding, "peer-node-binding", c.PeerNodeBinding, "node ids a peer's SPIFFE id may claim: namespace or none (AGW_INJECT_PEER_NODE_BINDING)")
 }
 
 // Validate checks c and says what to change.
@@ -152,10 +163,15 @@ func (c *Config) Validate() error {
 			add("AGW_INJECT_IDENTITY_SECRET %q: not a Secret name (%s)", c.IdentitySecret, msgs[0])
 		}
 	}
-	if c.PeerTLSServerName != "" {
-		if msgs := validation.IsDNS1123Subdomain(c.PeerTLSServerName); len(msgs) > 0 {
-			add("AGW_INJECT_PEER_TLS_SERVER_NAME %q: not a DNS name (%s)", c.PeerTLSServerName, msgs[0])
+	for _, td := range c.IdentityTrustDomains {
+		if !validTrustDomain(td) {
+			add("AGW_INJECT_IDENTITY_TRUST_DOMAINS entry %q: not a SPIFFE trust domain; use a name such as example.org (lower case, no scheme)", td)
 		}
+	}
+	switch c.PeerNodeBinding {
+	case "namespace", "none":
+	default:
+		add("AGW_INJECT_PEER_NODE_BINDING %q: use namespace or none", c.PeerNodeBinding)
 	}
 	return errors.Join(errs...)
 }
@@ -178,4 +194,19 @@ func checkHostPort(addr, name, example string, listen bool) error {
 		return fmt.Errorf("%s %q: port must be 1..65535; use host:port such as %s", name, addr, example)
 	}
 	return nil
+}
+
+// validTrustDomain checks a SPIFFE trust domain name: 1-255 characters of
+// a-z 0-9 . - _ (the SPIFFE standard; the sidecar checks it the same way).
+func validTrustDomain(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '.' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package injector
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +23,13 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 	t.Setenv("AGW_INJECT_IMAGE", "agw:from-env")
 	t.Setenv("AGW_INJECT_CERT_RELOAD_INTERVAL", "3s")
 	t.Setenv("AGW_INJECT_XDS_SERVER", "cp.example:18000")
+	t.Setenv("AGW_INJECT_IDENTITY_TRUST_DOMAINS", "a.example,b.example")
 	c, err := ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Image != "agw:from-env" || c.CertReloadInterval != 3*time.Second || c.XDSServer != "cp.example:18000" {
+	if c.Image != "agw:from-env" || c.CertReloadInterval != 3*time.Second || c.XDSServer != "cp.example:18000" ||
+		strings.Join(c.IdentityTrustDomains, ",") != "a.example,b.example" || c.PeerNodeBinding != "namespace" {
 		t.Fatalf("env not applied: %+v", c)
 	}
 	fs := pflag.NewFlagSet("inject", pflag.ContinueOnError)
@@ -45,8 +48,8 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 			t.Errorf("flag --%s does not name its variable: %q", f.Name, f.Usage)
 		}
 	})
-	if n != 16 {
-		t.Errorf("%d flags, want one per Config field (16)", n)
+	if want := reflect.TypeFor[Config]().NumField(); n != want {
+		t.Errorf("%d flags, want one per Config field (%d)", n, want)
 	}
 
 	t.Setenv("AGW_INJECT_SHUTDOWN_TIMEOUT", "soon")
@@ -76,7 +79,8 @@ func TestConfigValidate(t *testing.T) {
 		{"memory", func(c *Config) { c.MemoryLimit = "12 GB" }, "AGW_INJECT_MEMORY_LIMIT"},
 		{"request above limit", func(c *Config) { c.MemoryRequest = "1Gi" }, "memory request 1Gi is above its limit 256Mi"},
 		{"secret", func(c *Config) { c.IdentitySecret = "Not_A_Name" }, "AGW_INJECT_IDENTITY_SECRET"},
-		{"server name", func(c *Config) { c.PeerTLSServerName = "a b" }, "AGW_INJECT_PEER_TLS_SERVER_NAME"},
+		{"trust domain", func(c *Config) { c.IdentityTrustDomains = []string{"Example.org"} }, "AGW_INJECT_IDENTITY_TRUST_DOMAINS"},
+		{"node binding", func(c *Config) { c.PeerNodeBinding = "pod" }, "AGW_INJECT_PEER_NODE_BINDING"},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)
@@ -86,7 +90,8 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	c := DefaultConfig()
-	c.Listen, c.CPULimit, c.IdentitySecret, c.PeerTLSServerName = "127.0.0.1:0", "1", "", ""
+	c.Listen, c.CPULimit, c.IdentitySecret, c.PeerNodeBinding = "127.0.0.1:0", "1", "", "none"
+	c.IdentityTrustDomains = []string{"example.org", "partner.example"}
 	if err := c.Validate(); err != nil {
 		t.Errorf("valid variant: %v", err)
 	}

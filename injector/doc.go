@@ -15,8 +15,9 @@
 // name, namespace, IP and service account from the downward API (POD_NAME,
 // POD_NAMESPACE, POD_IP, POD_SERVICE_ACCOUNT), the control plane address
 // (AGW_XDS_SERVER), its log level and its resources from the pod's
-// annotations or the injector's Config, and its peer TLS identity from a
-// Secret mounted read-only.
+// annotations or the injector's Config, and its identity (a SPIFFE X.509
+// SVID and trust bundle for peer mutual TLS, AGW_IDENTITY_DIR) from a Secret
+// mounted read-only.
 //
 // Injection is idempotent: a pod that already has the sidecar (its container
 // or the agw.io/status annotation) is admitted unchanged. A pod that cannot

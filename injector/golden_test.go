@@ -212,15 +212,15 @@ func checkInjected(t *testing.T, cfg *Config, raw, patch []byte) {
 			t.Errorf("annotation %s changed from %q to %q", k, v, after.Annotations[k])
 		}
 	}
-	if tls := envValue(sc, "AGW_TLS_CERT_FILE"); tls != "" {
+	if dir := envValue(sc, "AGW_IDENTITY_DIR"); dir != "" {
 		var vol *corev1.Volume
 		for i := range after.Spec.Volumes {
 			if after.Spec.Volumes[i].Name == IdentityVolume {
 				vol = &after.Spec.Volumes[i]
 			}
 		}
-		if vol == nil || vol.Secret == nil || len(sc.VolumeMounts) != 1 || sc.VolumeMounts[0].Name != IdentityVolume || !strings.HasPrefix(tls, sc.VolumeMounts[0].MountPath+"/") {
-			t.Errorf("TLS files at %s but identity volume %+v, mounts %+v", tls, vol, sc.VolumeMounts)
+		if vol == nil || vol.Secret == nil || len(sc.VolumeMounts) != 1 || sc.VolumeMounts[0].Name != IdentityVolume || dir != sc.VolumeMounts[0].MountPath {
+			t.Errorf("identity files in %s but identity volume %+v, mounts %+v", dir, vol, sc.VolumeMounts)
 		}
 	}
 	if len(after.Spec.Volumes) < len(before.Spec.Volumes) || (len(before.Spec.Volumes) > 0 && !reflect.DeepEqual(after.Spec.Volumes[:len(before.Spec.Volumes)], before.Spec.Volumes)) {

@@ -201,14 +201,13 @@ func (c *Config) sidecar(ann map[string]string) (corev1.Container, *corev1.Volum
 	var mounts []corev1.VolumeMount
 	var volume *corev1.Volume
 	if secret != "" {
-		envs = append(envs,
-			corev1.EnvVar{Name: "AGW_TLS_CERT_FILE", Value: IdentityMountPath + "/tls.crt"},
-			corev1.EnvVar{Name: "AGW_TLS_KEY_FILE", Value: IdentityMountPath + "/tls.key"},
-			corev1.EnvVar{Name: "AGW_TLS_CA_FILE", Value: IdentityMountPath + "/ca.crt"},
-		)
-		if c.PeerTLSServerName != "" {
-			envs = append(envs, corev1.EnvVar{Name: "AGW_TLS_SERVER_NAME", Value: c.PeerTLSServerName})
+		// The sidecar reads tls.crt, tls.key and ca.crt from the
+		// directory and follows their rotation.
+		envs = append(envs, corev1.EnvVar{Name: "AGW_IDENTITY_DIR", Value: IdentityMountPath})
+		if len(c.IdentityTrustDomains) > 0 {
+			envs = append(envs, corev1.EnvVar{Name: "AGW_IDENTITY_TRUST_DOMAINS", Value: strings.Join(c.IdentityTrustDomains, ",")})
 		}
+		envs = append(envs, corev1.EnvVar{Name: "AGW_PEER_NODE_BINDING", Value: c.PeerNodeBinding})
 		mounts = []corev1.VolumeMount{{Name: IdentityVolume, MountPath: IdentityMountPath, ReadOnly: true}}
 		// The Secret's default file mode (0644) lets the sidecar's user
 		// read it without changing the pod's fsGroup; the mount is private

@@ -18,6 +18,7 @@ var sidecarSources = []string{
 	"../xds/client/config.go",
 	"../internal/logging/logging.go",
 	"../xds/identity.go",
+	"../internal/identity/config.go", // sidecar.Config.Identity
 }
 
 // declaredEnv returns every env:"NAME" struct tag and every "POD_*" string
@@ -60,7 +61,7 @@ func declaredEnv(t *testing.T, files []string) map[string]string {
 // agent's identity, read by nothing yet).
 func TestSidecarEnvIsReal(t *testing.T) {
 	declared := declaredEnv(t, sidecarSources)
-	for _, want := range []string{"AGW_XDS_SERVER", "AGW_TLS_CERT_FILE", "AGW_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE", "POD_IP"} {
+	for _, want := range []string{"AGW_XDS_SERVER", "AGW_IDENTITY_DIR", "AGW_PEER_NODE_BINDING", "AGW_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE", "POD_IP"} {
 		if declared[want] == "" {
 			t.Fatalf("%s not found in %v: the source scan is broken", want, sidecarSources)
 		}
@@ -70,8 +71,8 @@ func TestSidecarEnvIsReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Env) < 10 {
-		t.Fatalf("only %d env vars with an identity", len(c.Env))
+	if len(c.Env) < 8 || envValue(c, "AGW_IDENTITY_DIR") != IdentityMountPath {
+		t.Fatalf("%d env vars with an identity, AGW_IDENTITY_DIR %q", len(c.Env), envValue(c, "AGW_IDENTITY_DIR"))
 	}
 	for _, e := range c.Env {
 		if e.Name == "POD_SERVICE_ACCOUNT" {
@@ -86,5 +87,41 @@ func TestSidecarEnvIsReal(t *testing.T) {
 	}
 	if !strings.Contains(readFile(t, "../sidecar/config.go"), `envDefault:":46358"`) {
 		t.Errorf("the sidecar's peer port is no longer :%d; update PeerPort", PeerPort)
+	}
+}
+
+// TestSidecarIdentityEnv: with an identity Secret the sidecar gets its
+// directory, the trust domains and the node binding; without one, none of
+// them.
+func TestSidecarIdentityEnv(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdentityTrustDomains = []string{"example.org", "partner.example"}
+	c, vol, err := cfg.sidecar(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "agw-identity" {
+		t.Fatalf("identity volume %+v", vol)
+	}
+	for name, want := range map[string]string{
+		"AGW_IDENTITY_DIR":           IdentityMountPath,
+		"AGW_IDENTITY_TRUST_DOMAINS": "example.org,partner.example",
+		"AGW_PEER_NODE_BINDING":      "namespace",
+	} {
+		if got := envValue(c, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	c, vol, err = cfg.sidecar(map[string]string{AnnotationIdentitySecret: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol != nil || len(c.VolumeMounts) != 0 {
+		t.Errorf("identity none: volume %+v, mounts %+v", vol, c.VolumeMounts)
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "AGW_IDENTITY_") || e.Name == "AGW_PEER_NODE_BINDING" {
+			t.Errorf("identity none: env %s=%q", e.Name, e.Value)
+		}
 	}
 }
