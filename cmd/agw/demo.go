@@ -16,6 +16,7 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/internal/logging"
 	"github.com/agwproject/agw/sidecar"
 	xdsclient "github.com/agwproject/agw/xds/client"
@@ -54,6 +55,7 @@ type demo struct {
 	log      *slog.Logger
 	cp       *controlplane.Server
 	sidecars map[string]*sidecarProcess
+	ca       *identity.CA // issues the sidecars' throwaway identities
 	stops    []func()
 	step     int
 }
@@ -109,6 +111,9 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, stay bool) er
 
 	// 2. Sidecars.
 	d.section("three sidecars, one per agent pod")
+	if d.ca, err = identity.NewCA(demoTrustDomain); err != nil {
+		return err
+	}
 	for _, name := range []string{"pod-a", "pod-b", "pod-c"} {
 		p, err := d.startSidecar(ctx, name, cp.Addr().String())
 		if err != nil {
@@ -117,6 +122,8 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, stay bool) er
 		d.say("    sidecar %s: agents connect to %s, peers to %s, admin http://%s",
 			name, p.node.AgentAddr(), p.node.AdvertiseAddress(), p.node.AdminAddr())
 	}
+	d.say("    peer links: mutual TLS with SPIFFE identities from a throwaway CA (%s, ...)",
+		d.sidecars["pod-a"].node.Identity().Current().ID())
 
 	// 3. Agents and subscriptions.
 	d.section("agents connect to their sidecars and subscribe")
@@ -253,12 +260,24 @@ func freeLoopbackAddr() (string, error) {
 	return addr, l.Close()
 }
 
+// demoTrustDomain is the SPIFFE trust domain of the demo's throwaway CA.
+const demoTrustDomain = "demo.agw"
+
 func (d *demo) startSidecar(ctx context.Context, name, cpAddr string) (*sidecarProcess, error) {
 	peer, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &sidecarSetup{node: sidecar.DefaultConfig(), xds: xdsclient.DefaultConfig(), nodeSet: true}
+	id, err := identity.NewWorkloadID(demoTrustDomain, "demo", name)
+	if err != nil {
+		return nil, err
+	}
+	src, err := d.ca.MemorySource(id, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	d.stops = append(d.stops, func() { src.Close() }) // after the sidecar stops
+	s := &sidecarSetup{node: sidecar.DefaultConfig(), xds: xdsclient.DefaultConfig(), nodeSet: true, identity: src}
 	s.node.NodeID = name
 	s.node.AgentListen, s.node.PeerListen, s.node.AdminListen = "127.0.0.1:0", peer, "127.0.0.1:0"
 	s.xds.Server = cpAddr

@@ -21,6 +21,7 @@ func TestDemo(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{
+		"peer links: mutual TLS with SPIFFE identities from a throwaway CA (spiffe://demo.agw/ns/demo/sa/pod-a, ...)",
 		"the sidecar acks 2 remote deliveries",
 		`acme/research/writer/1     (pod-b) received "quarterly numbers are in"`,
 		`acme/research/writer/2     (pod-c) received "quarterly numbers are in"`,

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/agwproject/agw/interceptors"
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/sidecar"
 	"github.com/agwproject/agw/xds"
 	xdsclient "github.com/agwproject/agw/xds/client"
@@ -31,6 +32,9 @@ type sidecarSetup struct {
 	node    sidecar.Config
 	xds     xdsclient.Config
 	nodeSet bool // node id given by flag or AGW_NODE_ID
+	// identity, when set, replaces node.Identity (the demo's in-memory
+	// certificates); its owner closes it after the node.
+	identity *identity.Source
 }
 
 // resolve fills what the two configurations share: the node id (flag,
@@ -149,6 +153,9 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 		sidecar.WithRegisterer(reg),
 		sidecar.WithAgentServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "agent"))...),
 		sidecar.WithPeerServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "peer"))...),
+	}
+	if s.identity != nil {
+		opts = append(opts, sidecar.WithIdentitySource(s.identity))
 	}
 	p := &sidecarProcess{}
 	if s.xds.Server != "" {
