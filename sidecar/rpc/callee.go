@@ -30,7 +30,14 @@ type inCall struct {
 	seq     seqCheck             // owned by the dispatcher
 	downWin *window
 	out     frameSeq
+
+	accept     *agpv1.RpcAccept
+	acceptSent bool // guarded by out.mu
 }
+
+// acceptDelay is how long a target that got the whole request waits for
+// the app's first answer to carry the accept before sending it alone.
+const acceptDelay = 20 * time.Millisecond
 
 var streamDesc = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 
@@ -109,7 +116,7 @@ func (l *Layer) open(msg *agpv1.Message, f *agpv1.RpcFrame) {
 	if f.GetWindow() > 0 {
 		c.downWin.add(int(f.GetWindow()))
 	}
-	go c.serve(time.Duration(o.GetTimeoutNanos()), o.GetMetadata())
+	go c.serve(time.Duration(o.GetTimeoutNanos()), o.GetMetadata(), f.GetHalfClose())
 }
 
 func (c *inCall) finish(err error) {
@@ -123,7 +130,7 @@ func (c *inCall) finish(err error) {
 }
 
 // serve replays the call to the app and carries its answers back.
-func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
+func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed bool) {
 	l := c.l
 	l.m.inflight.WithLabelValues("callee").Inc()
 	defer l.m.inflight.WithLabelValues("callee").Dec()
@@ -139,26 +146,18 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
 	md := fromWire(wmd)
 	md.Set(MDCaller, c.caller)
 	ctx = metadata.NewOutgoingContext(ctx, md)
-	// Accept at once: the caller learns where the call runs.
-	accept := &agpv1.RpcFrame{CallId: c.id, Reply: true, Sender: l.name, Accept: &agpv1.RpcAccept{
-		Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window),
-	}}
-	// The accept holds the call's send order until the sidecar took it,
-	// while the app already works on the call.
-	c.out.mu.Lock()
-	c.out.seq++
-	accept.Seq = c.out.seq
-	go func() {
-		defer c.out.mu.Unlock()
-		ack, err := l.publishRouted(ctx, c.replyTo, 1, accept, nil)
-		if err == nil && ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() == 0 {
-			err = status.Errorf(codes.Unavailable, "no route back to the caller's %s within %s (AGW_RPC_ROUTE_WAIT)", c.replyTo, l.cfg.RouteWait)
-		}
-		if err != nil {
-			l.log.Debug("cannot answer a call", "caller", c.caller, "err", err)
-			c.cancel(status.Convert(err).Err())
-		}
-	}()
+	c.accept = &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)}
+	if halfClosed {
+		// The caller sends nothing more: the accept rides on the first
+		// answer, or goes alone if the app takes a while (so the caller
+		// knows the call was taken within its AGW_RPC_ACCEPT_TIMEOUT).
+		t := time.AfterFunc(min(l.cfg.AcceptTimeout/4, acceptDelay), func() { _ = c.sendFirst(nil) })
+		defer t.Stop()
+	} else {
+		// The caller waits for the accept before it sends more; the app
+		// already works on the call meanwhile.
+		go func() { _ = c.sendFirst(nil) }()
+	}
 	cs, err := l.app.NewStream(ctx, streamDesc, c.method, grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		endErr = c.end(ctx, err, nil)
@@ -170,10 +169,39 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata) {
 	endErr = c.relayFromApp(ctx, cs)
 }
 
-// send numbers and publishes a reply frame.
-func (c *inCall) send(f *agpv1.RpcFrame) error {
-	f.CallId, f.Reply, f.Sender = c.id, true, c.l.name
-	return c.out.send(c.l, c.replyTo, f)
+// send numbers and publishes a reply frame. The call's first reply frame
+// carries the accept and waits until the sidecar routed it.
+func (c *inCall) send(f *agpv1.RpcFrame) error { return c.sendFirst(f) }
+
+// sendFirst sends f (nil: the accept alone, unless it was sent already).
+func (c *inCall) sendFirst(f *agpv1.RpcFrame) error {
+	l := c.l
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if f == nil {
+		if c.acceptSent {
+			return nil
+		}
+		f = &agpv1.RpcFrame{}
+	}
+	f.CallId, f.Reply, f.Sender = c.id, true, l.name
+	c.out.seq++
+	f.Seq = c.out.seq
+	if c.acceptSent {
+		_, err := l.publish(context.Background(), c.replyTo, 1, f, nil, false)
+		return err
+	}
+	c.acceptSent = true
+	f.Accept = c.accept
+	ack, err := l.publishRouted(c.ctx, c.replyTo, 1, f, nil)
+	if err == nil && ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() == 0 {
+		err = status.Errorf(codes.Unavailable, "no route back to the caller's %s within %s (AGW_RPC_ROUTE_WAIT)", c.replyTo, l.cfg.RouteWait)
+	}
+	if err != nil {
+		l.log.Debug("cannot answer a call", "caller", c.caller, "err", err)
+		c.cancel(status.Convert(err).Err())
+	}
+	return err
 }
 
 // end sends the trailers of err (nil = OK) and returns the status.
