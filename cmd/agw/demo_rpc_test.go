@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/internal/logging"
 	"github.com/agwproject/agw/xds/controlplane"
 )
@@ -29,6 +30,9 @@ func TestDemoRPC(t *testing.T) {
 	d.cp = cp
 	d.background("control-plane", cp.Run)
 	if err := waitReady(ctx, cp.Ready(), "control plane"); err != nil {
+		t.Fatal(err)
+	}
+	if d.ca, err = identity.NewCA(demoTrustDomain); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"pod-a", "pod-b", "pod-c"} {
