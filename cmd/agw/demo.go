@@ -111,9 +111,6 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, stay bool) er
 
 	// 2. Sidecars.
 	d.section("three sidecars, one per agent pod")
-	if d.ca, err = identity.NewCA(demoTrustDomain); err != nil {
-		return err
-	}
 	for _, name := range []string{"pod-a", "pod-b", "pod-c"} {
 		p, err := d.startSidecar(ctx, name, cp.Addr().String())
 		if err != nil {
@@ -267,6 +264,11 @@ func (d *demo) startSidecar(ctx context.Context, name, cpAddr string) (*sidecarP
 	peer, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
+	}
+	if d.ca == nil {
+		if d.ca, err = identity.NewCA(demoTrustDomain); err != nil {
+			return nil, err
+		}
 	}
 	id, err := identity.NewWorkloadID(demoTrustDomain, "demo", name)
 	if err != nil {
