@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -248,6 +249,10 @@ func (n *Node) subscribe(c *agentConn, id uint64, topic string) *agpv1.AgentResp
 		n.m.requests.WithLabelValues("subscribe", codes.InvalidArgument.String()).Inc()
 		return errResp(id, codes.InvalidArgument, "subscribe: %v", err)
 	}
+	if isReserved(topic) {
+		n.m.requests.WithLabelValues("subscribe", codes.InvalidArgument.String()).Inc()
+		return errResp(id, codes.InvalidArgument, "subscribe: %q: organisations starting with %q are reserved for the sidecars' MLS handshakes", topic, MLSTopicPrefix)
+	}
 	if n.draining.Load() {
 		return errResp(id, codes.Unavailable, "subscribe: sidecar is shutting down")
 	}
@@ -312,7 +317,7 @@ func (n *Node) publishBytes(c *agentConn, id uint64, mb []byte, now int64) *agpv
 		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
 		return errResp(id, codes.InvalidArgument, "publish: message: %v", err)
 	}
-	if v.nh == 0 || !names.ValidBytes(v.dest) || (len(v.src) > 0 && !names.ValidBytes(v.src)) || v.hop > MaxHopLimit {
+	if v.nh == 0 || !names.ValidBytes(v.dest) || bytes.HasPrefix(v.dest, mlsPrefix) || (len(v.src) > 0 && !names.ValidBytes(v.src)) || v.hop > MaxHopLimit {
 		// The slow path explains what is wrong.
 		return n.publishBytesSlow(c, id, mb, now)
 	}
@@ -387,6 +392,9 @@ func (n *Node) validatePublish(id uint64, h *agpv1.Header) *agpv1.AgentResponse 
 	}
 	if err := names.Validate(h.Destination); err != nil {
 		return errResp(id, codes.InvalidArgument, "publish: header.destination: %v", err)
+	}
+	if isReserved(h.Destination) {
+		return errResp(id, codes.InvalidArgument, "publish: header.destination %q: organisations starting with %q are reserved for the sidecars' MLS handshakes", h.Destination, MLSTopicPrefix)
 	}
 	if h.Source != "" {
 		if err := names.Validate(h.Source); err != nil {

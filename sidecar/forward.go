@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"time"
@@ -68,6 +69,8 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 	}
 	skippedDown := 0
 	candidates := 0
+	var sc sealCache
+	defer sc.release()
 	for i := range idx {
 		ep := eps[idx[(start+i)%len(idx)]]
 		p := n.peerFor(ep.NodeId, ep.Address, false)
@@ -90,7 +93,20 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 			n.m.drop(DropTooLarge, 1)
 			continue
 		}
-		if n.enqueuePeer(p, w, t0) {
+		pw := w
+		if n.opts.crypter != nil {
+			if pw = n.sealFor(p, w, fan, eps, idx, &sc); pw == nil {
+				p.drops.Add(1)
+				n.m.drop(DropSealError, 1)
+				continue
+			}
+			if max := p.maxMsg.Load(); max != 0 && pw.size() > int(max) {
+				p.drops.Add(1)
+				n.m.drop(DropTooLarge, 1)
+				continue
+			}
+		}
+		if n.enqueuePeer(p, pw, t0) {
 			remote++
 			if want != 0 && remote >= want {
 				break
@@ -185,13 +201,24 @@ func (n *Node) handlePeerMessage(p *peer, mb []byte) {
 	now := time.Now().UnixNano()
 	p.countIn(len(mb), now)
 	n.m.msgsIn[KindPeer].Inc()
+	if n.opts.crypter != nil {
+		n.handleSealedPeerMessage(p, mb, now)
+		return
+	}
+	n.deliverPeerMessage(p, mb, now, nil)
+}
+
+// deliverPeerMessage is handlePeerMessage for a plaintext message; with
+// wantDest set, the message's destination must be it.
+func (n *Node) deliverPeerMessage(p *peer, mb []byte, now int64, wantDest []byte) {
 	var v msgView
 	err := v.parse(mb)
 	if errors.Is(err, errFragmented) {
-		n.handlePeerMessageSlow(p, mb, now)
+		n.handlePeerMessageSlow(p, mb, now, wantDest)
 		return
 	}
-	if err != nil || v.nh == 0 || !names.ValidBytes(v.dest) || (len(v.src) > 0 && !names.ValidBytes(v.src)) {
+	if err != nil || v.nh == 0 || !names.ValidBytes(v.dest) || (len(v.src) > 0 && !names.ValidBytes(v.src)) ||
+		(wantDest != nil && !bytes.Equal(v.dest, wantDest)) {
 		n.dropMalformed(p, now, string(v.dest), err)
 		return
 	}
@@ -221,9 +248,10 @@ func (n *Node) dropMalformed(p *peer, now int64, dest string, err error) {
 
 // handlePeerMessageSlow decodes the header, for messages too fragmented
 // for msgView.
-func (n *Node) handlePeerMessageSlow(p *peer, mb []byte, now int64) {
+func (n *Node) handlePeerMessageSlow(p *peer, mb []byte, now int64, wantDest []byte) {
 	h, rest, err := splitMessage(mb)
-	if err != nil || h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) {
+	if err != nil || h == nil || !names.Valid(h.Destination) || (h.Source != "" && !names.Valid(h.Source)) ||
+		(wantDest != nil && h.Destination != string(wantDest)) {
 		n.dropMalformed(p, now, h.GetDestination(), err)
 		return
 	}

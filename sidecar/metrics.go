@@ -14,9 +14,15 @@ const (
 	DropTooLarge      = "too_large"
 	DropNoSubscribers = "no_subscribers"
 	DropShutdown      = "shutdown"
+	// With a PeerCrypter: a peer message that was not sealed, could not be
+	// opened (the crypter logs and counts the security event), or could not
+	// be sealed for its targets.
+	DropUnsealed  = "unsealed"
+	DropOpen      = "open_failed"
+	DropSealError = "seal_failed"
 )
 
-var dropReasons = []string{DropSlowConsumer, DropPeerQueueFull, DropPeerDown, DropHopLimit, DropMalformed, DropTooLarge, DropNoSubscribers, DropShutdown}
+var dropReasons = []string{DropSlowConsumer, DropPeerQueueFull, DropPeerDown, DropHopLimit, DropMalformed, DropTooLarge, DropNoSubscribers, DropShutdown, DropUnsealed, DropOpen, DropSealError}
 
 type metrics struct {
 	msgsIn   map[ConnKind]prometheus.Counter

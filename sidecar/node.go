@@ -120,6 +120,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 			"agent_listen", cfg.AgentListen)
 	}
 	n.installAdmin()
+	if o.crypter != nil {
+		o.crypter.BindTransport(n.sendHandshake)
+	}
 	return n, nil
 }
 

@@ -42,6 +42,7 @@ type options struct {
 	agentOpts   []grpc.ServerOption
 	peerOpts    []grpc.ServerOption
 	peerDialOps []grpc.DialOption
+	crypter     PeerCrypter
 	identity    *identity.Source
 }
 

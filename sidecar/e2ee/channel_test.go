@@ -53,7 +53,7 @@ func converged(t *testing.T, want []string, ms ...*Manager) GroupInfo {
 func broadcast(t *testing.T, from *Manager, msg string, to ...*Manager) {
 	t.Helper()
 	ctx := ctxT(t)
-	ct, err := from.SealChannel(ctx, topic, []byte(topic), []byte(msg))
+	ct, err := from.SealChannel(ctx, topic, nil, []byte(topic), []byte(msg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestChannelRemovedMemberCannotDecrypt(t *testing.T) {
 	f.hub.mu.Unlock()
 	f.roster.setGone("n3")
 	converged(t, []string{"n1", "n2"}, a, b)
-	ct, err := a.SealChannel(ctxT(t), topic, []byte(topic), []byte("after removal"))
+	ct, err := a.SealChannel(ctxT(t), topic, nil, []byte(topic), []byte("after removal"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestChannelRemovedMemberCannotDecrypt(t *testing.T) {
 		t.Fatal("n3's refusal not counted")
 	}
 	// A message n3 seals in its stale epoch is refused by the others.
-	old, err := c.SealChannel(ctxT(t), topic, []byte(topic), []byte("from the removed"))
+	old, err := c.SealChannel(ctxT(t), topic, nil, []byte(topic), []byte("from the removed"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,8 @@ func (m *Manager) onCommit(ctx context.Context, from, name string, body []byte) 
 		m.log.Info("mls removed from group", "group", gr.name)
 		if rejoin {
 			m.met.rejoins.Inc()
-			go m.joinChannelOnce(context.WithoutCancel(ctx), gr.name)
+			name := gr.name
+			m.goAsync(func(ctx context.Context) { _ = m.JoinChannel(ctx, name) })
 		}
 	}
 	return err

@@ -15,6 +15,28 @@ import (
 	"github.com/agwproject/agw/mls/suite"
 )
 
+// TransportFunc is a Transport made of a function.
+type TransportFunc func(ctx context.Context, node string, msg []byte) error
+
+// Send calls f.
+func (f TransportFunc) Send(ctx context.Context, node string, msg []byte) error {
+	return f(ctx, node, msg)
+}
+
+// BindTransport sets the transport when New was given none: the sidecar
+// node calls it (sidecar.WithPeerCrypter).
+func (m *Manager) BindTransport(send func(ctx context.Context, node string, msg []byte) error) {
+	m.trMu.Lock()
+	defer m.trMu.Unlock()
+	m.tr = TransportFunc(send)
+}
+
+func (m *Manager) transport() Transport {
+	m.trMu.Lock()
+	defer m.trMu.Unlock()
+	return m.tr
+}
+
 // Transport carries handshake envelopes between the Managers of sidecars.
 // Send must deliver msg to the Manager of node (its HandleHandshake, with
 // this node as from), in order per pair of nodes; it may return before
@@ -51,7 +73,8 @@ type Manager struct {
 	cfg      Config
 	node     string
 	src      *identity.Source
-	tr       Transport
+	trMu     sync.Mutex
+	tr       Transport // nil until BindTransport when New got none
 	roster   Roster
 	log      *slog.Logger
 	met      *metrics
@@ -69,6 +92,8 @@ type Manager struct {
 	changed chan struct{}       // closed and replaced on every change
 	closed  bool
 
+	async sync.WaitGroup // TopicAdded/TopicRemoved work
+
 	runMu   sync.Mutex
 	running bool
 	done    chan struct{}
@@ -82,7 +107,7 @@ type joinReq struct {
 }
 
 // New returns a Manager for node nodeID with the identity of src, sending
-// handshakes over tr. Call Run to rotate keys and follow identity changes,
+// handshakes over tr (nil: set later with BindTransport). Call Run to rotate keys and follow identity changes,
 // and Close when done.
 func New(cfg Config, nodeID string, src *identity.Source, tr Transport, opts ...Option) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
@@ -91,8 +116,8 @@ func New(cfg Config, nodeID string, src *identity.Source, tr Transport, opts ...
 	if nodeID == "" || len(nodeID) > MaxNameLen {
 		return nil, errors.New("e2ee: node id must be 1..1024 bytes")
 	}
-	if src == nil || tr == nil {
-		return nil, errors.New("e2ee: an identity source and a transport are required")
+	if src == nil {
+		return nil, errors.New("e2ee: an identity source is required")
 	}
 	o := options{logger: slog.New(slog.DiscardHandler), registerer: prometheus.NewRegistry(), roster: noRoster{}, now: time.Now}
 	for _, f := range opts {
@@ -173,12 +198,13 @@ func (m *Manager) Run(ctx context.Context) error {
 // state was saved at each epoch change.
 func (m *Manager) Close() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !m.closed {
 		m.closed = true
 		close(m.done)
 		m.notify()
 	}
+	m.mu.Unlock()
+	m.async.Wait()
 	return nil
 }
 
@@ -189,9 +215,14 @@ func (m *Manager) send(ctx context.Context, node string, e Envelope) {
 		m.log.Error("mls handshake not encodable", "kind", e.Kind, "err", err)
 		return
 	}
+	tr := m.transport()
+	if tr == nil {
+		m.log.Warn("mls handshake not sent: no transport bound", "to", node, "kind", e.Kind)
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
 	defer cancel()
-	if err := m.tr.Send(sctx, node, b); err != nil {
+	if err := tr.Send(sctx, node, b); err != nil {
 		m.log.Warn("mls handshake not sent", "to", node, "kind", e.Kind, "name", e.Name, "err", err)
 	}
 }

@@ -24,13 +24,40 @@ func (m *Manager) SealPeer(ctx context.Context, peer string, routing, plaintext 
 }
 
 // SealChannel encrypts plaintext for every member of the channel of topic,
-// joining it the first time. See SealPeer for routing.
-func (m *Manager) SealChannel(ctx context.Context, topic string, routing, plaintext []byte) ([]byte, error) {
+// joining it the first time. peers are the nodes the message goes to: it
+// waits at most EpochWait for those not yet members (a peer that never
+// joins cannot read it). See SealPeer for routing.
+func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string, routing, plaintext []byte) ([]byte, error) {
 	gr, err := m.channel(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
+	m.waitMembers(ctx, gr, peers)
 	return m.seal(ctx, gr, routing, plaintext)
+}
+
+// waitMembers waits at most EpochWait until every peer not gone is a member
+// of gr.
+func (m *Manager) waitMembers(ctx context.Context, gr *group, peers []string) {
+	deadline := time.Now().Add(m.cfg.EpochWait)
+	for {
+		gr.mu.Lock()
+		missing := false
+		for _, p := range peers {
+			if p != m.node && gr.leafOf(p) < 0 && !m.roster.Gone(p) {
+				missing = true
+				break
+			}
+		}
+		wake := gr.wakeup
+		gr.mu.Unlock()
+		if !missing || !time.Now().Before(deadline) {
+			return
+		}
+		if m.waitChange(ctx, wake, time.Until(deadline)) != nil {
+			return
+		}
+	}
 }
 
 func routingDigest(routing []byte) []byte {

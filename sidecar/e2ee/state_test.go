@@ -69,7 +69,7 @@ func TestStateRestartResumes(t *testing.T) {
 	if got, err := a.Open(ctx, "b", nil, ct); err != nil || string(got) != "after restart" {
 		t.Fatalf("after restart: %q %v", got, err)
 	}
-	ct, err = b2.SealChannel(ctx, topic, nil, []byte("channel after restart"))
+	ct, err = b2.SealChannel(ctx, topic, nil, nil, []byte("channel after restart"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,90 @@
+package e2ee
+
+import (
+	"context"
+	"sync"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+)
+
+// TopicAdded joins the channel of a topic the local agent subscribed to (a
+// sidecar.SubscriptionSink; it does not block).
+func (m *Manager) TopicAdded(topic string) {
+	if !m.goAsync(func(ctx context.Context) {
+		if err := m.JoinChannel(ctx, topic); err != nil {
+			m.log.Warn("mls channel not joined", "group", topic, "err", err)
+		}
+	}) {
+		return
+	}
+}
+
+// TopicRemoved leaves the channel of a topic the local agent no longer
+// subscribes to (a sidecar.SubscriptionSink; it does not block).
+func (m *Manager) TopicRemoved(topic string) {
+	m.goAsync(func(ctx context.Context) { m.LeaveChannel(ctx, topic) })
+}
+
+// goAsync runs f in a goroutine that Close waits for.
+func (m *Manager) goAsync(f func(ctx context.Context)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.async.Add(1)
+	go func() {
+		defer m.async.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-m.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		f(ctx)
+	}()
+	return true
+}
+
+// RouteRoster is a Roster over the node's routes (sidecar.RouteSource's
+// Endpoints): the participants of a topic are its routed nodes, and a node
+// whose route entries are pending withdrawal (its lease ended) is gone.
+type RouteRoster struct {
+	Endpoints func(topic string) []*agpv1.RouteEndpoint
+
+	mu        sync.Mutex
+	withdrawn map[string]bool
+}
+
+// Participants implements Roster.
+func (r *RouteRoster) Participants(topic string) []string {
+	eps := r.Endpoints(topic)
+	out := make([]string, 0, len(eps))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.withdrawn == nil {
+		r.withdrawn = map[string]bool{}
+	}
+	for _, ep := range eps {
+		if ep == nil || ep.NodeId == "" {
+			continue
+		}
+		if ep.Status == agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL {
+			r.withdrawn[ep.NodeId] = true
+			continue
+		}
+		delete(r.withdrawn, ep.NodeId)
+		out = append(out, ep.NodeId)
+	}
+	return out
+}
+
+// Gone implements Roster.
+func (r *RouteRoster) Gone(node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.withdrawn[node]
+}
