@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agwproject/agw/sidecar"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/metadata"
 )
@@ -130,5 +131,26 @@ func TestFlagsBesideSidecarFlags(t *testing.T) {
 	c.BindFlags(fs) // pflag panics on a name defined twice
 	if fs.Lookup("agent-name") == nil || fs.Lookup("intercept-listen") == nil {
 		t.Fatal("rpc flags missing")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	c := DefaultConfig()
+	if _, err := New(c, "127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "AGW_AGENT_NAME") {
+		t.Fatalf("disabled layer: %v", err)
+	}
+	c.AgentName = "acme/demo/echo/1"
+	if _, err := New(c, ""); err == nil {
+		t.Fatal("empty agent address accepted")
+	}
+	if _, err := NewForNode(c, nil); err == nil {
+		t.Fatal("nil node accepted")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := New(c, "127.0.0.1:1", WithRegisterer(reg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(c, "127.0.0.1:1", WithRegisterer(reg)); err == nil {
+		t.Fatal("two layers on one registry: want an error, not a panic")
 	}
 }

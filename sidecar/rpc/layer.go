@@ -14,6 +14,7 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
+	"github.com/agwproject/agw/interceptors"
 	"github.com/agwproject/agw/internal/names"
 	"github.com/agwproject/agw/sidecar"
 	"google.golang.org/grpc"
@@ -37,6 +38,7 @@ type Layer struct {
 	o         options
 	log       *slog.Logger
 	m         *metrics
+	im        *interceptors.Metrics // the interception listener's
 	res       Resolver
 
 	name      string   // this agent's instance name
@@ -107,10 +109,14 @@ func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts 
 	if err != nil {
 		return nil, fmt.Errorf("rpc metrics: %w", err)
 	}
+	im, err := interceptMetrics(o.registerer)
+	if err != nil {
+		return nil, err
+	}
 	am, _ := parseAuthorityMap(cfg.AuthorityMap) // validated
 	n, _ := names.Parse(cfg.AgentName)
 	l := &Layer{
-		cfg: cfg, agentAddr: agentAddr, o: o, m: m,
+		cfg: cfg, agentAddr: agentAddr, o: o, m: m, im: im,
 		log:     o.logger.With("agent", cfg.AgentName),
 		res:     Resolver{Org: n.Org, Map: am},
 		name:    cfg.AgentName,

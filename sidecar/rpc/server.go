@@ -1,6 +1,9 @@
 package rpc
 
 import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/agwproject/agw/interceptors"
@@ -23,12 +26,23 @@ func (l *Layer) chainConfig() interceptors.ChainConfig {
 	}
 }
 
+// interceptMetrics registers the interception listener's call metrics (an
+// error, not a panic, if reg already has them).
+func interceptMetrics(reg prometheus.Registerer) (m *interceptors.Metrics, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("rpc metrics: %v", r)
+		}
+	}()
+	return interceptors.NewMetrics(reg, "intercept"), nil
+}
+
 // serverOptions builds the interception listener: any method through the
 // raw codec, behind interceptors.InterceptChain (tracing, metrics, access
 // log, identity: local callers only, limits, recovery).
 func (l *Layer) serverOptions() []grpc.ServerOption {
 	c := l.chainConfig()
-	c.Metrics = interceptors.NewMetrics(l.o.registerer, "intercept")
+	c.Metrics = l.im
 	opts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(l.handle),
 		grpc.ForceServerCodecV2(rawCodec{}),
