@@ -164,6 +164,10 @@ func TestDeniedIdentityRefused(t *testing.T) {
 	d := startWith(t, cfgD, nil)
 	cd := startWith(t, linkTo("c2", d), memorySource(t, ca, idC))
 	refused(t, cd, d)
+	// The refusal is a counted security event in d's metrics.
+	if n := gather(d.reg, "agw_identity_rejections_total", "reason", identity.ReasonRevoked); n < 1 {
+		t.Errorf("d counted %v revoked peers, want at least 1", n)
+	}
 	ad := startWith(t, linkTo("a2", d), memorySource(t, ca, idA))
 	eventually(t, 5*time.Second, "a2 links to d", func() bool { return peerStatus(ad.Node, "d") == sidecar.StatusUp })
 }
@@ -229,6 +233,9 @@ func TestCertificateRotationOnDisk(t *testing.T) {
 	if b.Identity().Current().Fingerprint() != identity.FingerprintOf(fresh.Leaf()) {
 		t.Fatal("b's identity source did not switch")
 	}
+	if n := counterTotal(t, b.reg, "agw_identity_reloads_total"); n < 1 {
+		t.Errorf("b counted %v reloads, want at least 1", n)
+	}
 	// A new node that refuses the old certificate (deny list by
 	// fingerprint) links: only the rotated one can have been used.
 	srcC := memorySource(t, ca, workloadID("shop", "c"))
@@ -282,4 +289,22 @@ func TestPeerNodeBindingNamespace(t *testing.T) {
 		info, _ := peerInfo(d.Node, "shop.m")
 		return info.Status == sidecar.StatusDown
 	})
+}
+
+// counterTotal sums the counters of the metric family name.
+func counterTotal(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
