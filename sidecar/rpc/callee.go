@@ -33,6 +33,7 @@ type inCall struct {
 
 	accept     *agpv1.RpcAccept
 	acceptSent bool // guarded by out.mu
+	probe      prober
 }
 
 // acceptDelay is how long a target that got the whole request waits for
@@ -46,9 +47,17 @@ func (c *inCall) deliver(f *agpv1.RpcFrame) {
 		c.l.m.dropped.WithLabelValues("wrong_sender").Inc()
 		return
 	}
+	c.probe.heard()
 	if !c.seq.ok(f.GetSeq()) {
+		if x := f.GetCancel(); x != nil {
+			c.cancel(status.Errorf(codes.Code(x.GetCode()), "%s", x.GetReason()))
+			return
+		}
 		c.cancel(status.Errorf(codes.Unavailable, "a frame from the caller %s was lost", c.caller))
 		return
+	}
+	if f.GetPing() {
+		go func() { _ = c.send(&agpv1.RpcFrame{}) }()
 	}
 	c.downWin.add(int(f.GetWindow()))
 	if len(f.GetMessages()) > 0 || f.GetHalfClose() {
@@ -164,9 +173,40 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 		return
 	}
 	var wg sync.WaitGroup
+	relayed := make(chan struct{})
 	wg.Go(func() { c.sendToApp(ctx, cs) })
+	wg.Go(func() { c.watchCaller(ctx, relayed) })
 	defer wg.Wait()
 	endErr = c.relayFromApp(ctx, cs)
+	close(relayed)
+}
+
+// watchCaller pings a silent caller and ends the call when it does not
+// answer (its sidecar is gone, or the call ended there unheard).
+func (c *inCall) watchCaller(ctx context.Context, relayed <-chan struct{}) {
+	probeC, stop := c.l.probeTicker()
+	defer stop()
+	if probeC == nil {
+		return
+	}
+	c.probe.heard()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-relayed:
+			return
+		case <-probeC:
+			ping, gone := c.probe.tick(c.l.cfg.ProbeInterval)
+			if gone {
+				c.cancel(status.Errorf(codes.Unavailable, "the caller %s stopped answering", c.caller))
+				return
+			}
+			if ping {
+				_ = c.send(&agpv1.RpcFrame{Ping: true})
+			}
+		}
+	}
 }
 
 // send numbers and publishes a reply frame. The call's first reply frame

@@ -88,6 +88,7 @@ type outCall struct {
 	topic      string // the responder's topic, set before accepted closes
 	upWin      *window
 	out        frameSeq
+	probe      prober
 }
 
 func (c *outCall) fail(err error) {
@@ -102,9 +103,17 @@ func (c *outCall) deliver(f *agpv1.RpcFrame) {
 		c.l.m.dropped.WithLabelValues("wrong_sender").Inc()
 		return
 	}
+	c.probe.heard()
 	if !c.seq.ok(f.GetSeq()) {
+		if x := f.GetCancel(); x != nil {
+			c.fail(status.Errorf(codes.Code(x.GetCode()), "call to %s: %s", c.target, x.GetReason()))
+			return
+		}
 		c.fail(status.Errorf(codes.Unavailable, "call to %s: a frame from the target was lost (got %d, want %d); retry", c.target, f.GetSeq(), c.seq.next))
 		return
+	}
+	if f.GetPing() && isClosed(c.accepted) {
+		go func() { _ = c.out.send(c.l, c.topic, &agpv1.RpcFrame{CallId: c.id, Sender: c.l.name}) }()
 	}
 	if a := f.GetAccept(); a != nil {
 		c.acceptOnce.Do(func() {
@@ -271,6 +280,9 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 	acceptT := time.NewTimer(l.cfg.AcceptTimeout)
 	defer acceptT.Stop()
 	accepted := c.accepted
+	c.probe.heard()
+	probeC, stopProbe := l.probeTicker()
+	defer stopProbe()
 	var g granter
 	g.size = l.cfg.Window
 	for {
@@ -281,6 +293,18 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 		case <-acceptT.C:
 			if !isClosed(c.accepted) {
 				return status.Errorf(codes.Unavailable, "call to %s: no instance took the call within %s", target, l.cfg.AcceptTimeout)
+			}
+		case <-probeC:
+			if accepted != nil {
+				break // the accept timer watches until then
+			}
+			ping, gone := c.probe.tick(l.cfg.ProbeInterval)
+			if gone {
+				c.cancelTarget(codes.Unavailable, "caller: the target did not answer a ping")
+				return status.Errorf(codes.Unavailable, "call to %s: the target's sidecar stopped answering (no frame for %s, ping unanswered)", target, l.cfg.ProbeInterval)
+			}
+			if ping {
+				_ = c.out.send(l, c.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name, Ping: true})
 			}
 		case err := <-c.abort:
 			c.cancelTarget(codes.Canceled, "caller's sidecar ended the call")

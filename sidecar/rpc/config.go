@@ -48,6 +48,10 @@ type Config struct {
 	// while no sidecar takes it: routes are fetched on demand, so the first
 	// frame to a new target may find none yet.
 	RouteWait time.Duration `env:"AGW_RPC_ROUTE_WAIT" envDefault:"2s"`
+	// ProbeInterval: a side that heard nothing on a call for this long
+	// pings the other; no answer within another interval fails the call
+	// with UNAVAILABLE (a lost last frame, a vanished sidecar). 0 disables.
+	ProbeInterval time.Duration `env:"AGW_RPC_PROBE_INTERVAL" envDefault:"15s"`
 	// ShutdownTimeout is how long in-flight calls may run after shutdown
 	// starts before they are cancelled.
 	ShutdownTimeout time.Duration `env:"AGW_RPC_SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -86,6 +90,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Window, "rpc-window", c.Window, "per-call flow-control window in messages (AGW_RPC_WINDOW)")
 	fs.DurationVar(&c.AcceptTimeout, "rpc-accept-timeout", c.AcceptTimeout, "how long to wait for the target to take a call (AGW_RPC_ACCEPT_TIMEOUT)")
 	fs.DurationVar(&c.RouteWait, "rpc-route-wait", c.RouteWait, "how long a call's first frame waits for a route (AGW_RPC_ROUTE_WAIT)")
+	fs.DurationVar(&c.ProbeInterval, "rpc-probe-interval", c.ProbeInterval, "ping the other side of a call silent this long, 0 = never (AGW_RPC_PROBE_INTERVAL)")
 	fs.DurationVar(&c.ShutdownTimeout, "rpc-shutdown-timeout", c.ShutdownTimeout, "how long in-flight calls may finish at shutdown (AGW_RPC_SHUTDOWN_TIMEOUT)")
 }
 
@@ -150,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RouteWait < 0 {
 		add("AGW_RPC_ROUTE_WAIT %s: want 0 or more (default 2s)", c.RouteWait)
+	}
+	if c.ProbeInterval != 0 && c.ProbeInterval < 10*time.Millisecond {
+		add("AGW_RPC_PROBE_INTERVAL %s: want 0 (off) or at least 10ms (default 15s)", c.ProbeInterval)
 	}
 	if c.ShutdownTimeout < 0 {
 		add("AGW_RPC_SHUTDOWN_TIMEOUT %s: want 0 or more (default 10s)", c.ShutdownTimeout)

@@ -45,7 +45,14 @@ func startApp(t *testing.T, name string, opts ...grpc.ServerOption) (*samplev1.S
 
 func newMesh(t *testing.T, specs []meshSpec, cfg func(*Config), opts ...Option) *mesh {
 	t.Helper()
-	m, err := startMesh(testCtx(t, 20*time.Second), testLogger(), specs, cfg, opts...)
+	// Every test runs with frequent probes, so pings cross real calls.
+	withProbes := func(c *Config) {
+		c.ProbeInterval = 150 * time.Millisecond
+		if cfg != nil {
+			cfg(c)
+		}
+	}
+	m, err := startMesh(testCtx(t, 20*time.Second), testLogger(), specs, withProbes, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

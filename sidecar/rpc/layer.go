@@ -57,6 +57,9 @@ type Layer struct {
 	ctx    context.Context // layer lifetime: replayed calls derive from it
 	cancel context.CancelCauseFunc
 
+	// dropOut, set by tests only, loses the frames it returns true for.
+	dropOut atomic.Pointer[func(*agpv1.RpcFrame) bool]
+
 	ready    chan struct{}
 	addrMu   sync.Mutex
 	addr     net.Addr
@@ -316,6 +319,9 @@ func (l *Layer) publish(ctx context.Context, topic string, fanout uint32, f *agp
 		Payload: b,
 	}
 	l.m.frames.WithLabelValues("out").Inc()
+	if drop := l.dropOut.Load(); drop != nil && (*drop)(f) {
+		return &agpv1.Ack{RemoteDeliveries: 1}, nil // lost on the way (tests)
+	}
 	if !wait {
 		return nil, l.cl.PublishNoWait(msg)
 	}
@@ -366,7 +372,7 @@ func (l *Layer) dispatch() {
 			c := l.out[f.GetCallId()]
 			l.mu.Unlock()
 			if c == nil {
-				l.m.dropped.WithLabelValues("unknown_call").Inc()
+				l.unknownCall(f)
 				continue
 			}
 			c.deliver(f)
@@ -380,11 +386,62 @@ func (l *Layer) dispatch() {
 		c := l.in[f.GetCallId()]
 		l.mu.Unlock()
 		if c == nil {
-			l.m.dropped.WithLabelValues("unknown_call").Inc()
+			l.unknownCall(f)
 			continue
 		}
 		c.deliver(f)
 	}
+}
+
+// unknownCall drops a frame of a call this layer does not know; a ping is
+// answered with a cancel, so the other side stops waiting.
+func (l *Layer) unknownCall(f *agpv1.RpcFrame) {
+	l.m.dropped.WithLabelValues("unknown_call").Inc()
+	if !f.GetPing() {
+		return
+	}
+	topic, err := Topic(f.GetSender())
+	if err != nil {
+		return
+	}
+	_, _ = l.publish(context.Background(), topic, 1, &agpv1.RpcFrame{
+		CallId: f.GetCallId(), Seq: 1, Reply: !f.GetReply(), Sender: l.name,
+		Cancel: &agpv1.RpcCancel{Code: int32(codes.Unavailable), Reason: "the call is unknown at " + l.name + " (it ended, or its sidecar restarted)"},
+	}, nil, false)
+}
+
+// prober tracks when a call last heard from the other side and decides
+// when to ping and when to give up.
+type prober struct {
+	last   atomic.Int64 // unix nanos of the last frame received
+	pinged int64        // when the unanswered ping went; 0 = none (owner only)
+}
+
+func (p *prober) heard() { p.last.Store(time.Now().UnixNano()) }
+
+// tick returns whether to ping now and whether the other side is gone.
+func (p *prober) tick(interval time.Duration) (ping, gone bool) {
+	now := time.Now().UnixNano()
+	last := p.last.Load()
+	if p.pinged != 0 && last < p.pinged {
+		return false, now-p.pinged >= int64(interval)
+	}
+	if now-last >= int64(interval) {
+		p.pinged = now
+		return true, false
+	}
+	p.pinged = 0
+	return false, false
+}
+
+// probeTicker returns a ticker channel for the probe interval (nil when
+// probing is off) and its stop function.
+func (l *Layer) probeTicker() (<-chan time.Time, func()) {
+	if l.cfg.ProbeInterval <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(l.cfg.ProbeInterval / 2)
+	return t.C, t.Stop
 }
 
 // outSink is a call this agent makes: it receives the target's frames.

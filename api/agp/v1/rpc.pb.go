@@ -33,7 +33,7 @@ const (
 
 // RpcFrame is one step of a call in one direction. Several parts may travel
 // in one frame; they apply in field order: open, accept, headers, messages,
-// half_close, trailers, cancel, window.
+// half_close, trailers, cancel, window, ping.
 type RpcFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the caller's sidecar; unique per call (128 random bits, hex).
@@ -54,7 +54,12 @@ type RpcFrame struct {
 	Cancel    *RpcCancel   `protobuf:"bytes,11,opt,name=cancel,proto3" json:"cancel,omitempty"`
 	// Credits granted to the other side: how many more request (or response)
 	// messages it may send, added to what it had.
-	Window        uint32 `protobuf:"varint,12,opt,name=window,proto3" json:"window,omitempty"`
+	Window uint32 `protobuf:"varint,12,opt,name=window,proto3" json:"window,omitempty"`
+	// Asks the other side for a frame: it answers with an empty one if it
+	// knows the call, or a cancel if not (the call ended there, or its
+	// sidecar restarted). A side that hears nothing on a call for a while
+	// pings; silence after a ping fails the call.
+	Ping          bool `protobuf:"varint,13,opt,name=ping,proto3" json:"ping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -171,6 +176,13 @@ func (x *RpcFrame) GetWindow() uint32 {
 		return x.Window
 	}
 	return 0
+}
+
+func (x *RpcFrame) GetPing() bool {
+	if x != nil {
+		return x.Ping
+	}
+	return false
 }
 
 // RpcOpen starts a call.
@@ -562,7 +574,7 @@ var File_agp_v1_rpc_proto protoreflect.FileDescriptor
 
 const file_agp_v1_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x10agp/v1/rpc.proto\x12\x06agp.v1\"\x91\x03\n" +
+	"\x10agp/v1/rpc.proto\x12\x06agp.v1\"\xa5\x03\n" +
 	"\bRpcFrame\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
@@ -577,7 +589,8 @@ const file_agp_v1_rpc_proto_rawDesc = "" +
 	"\btrailers\x18\n" +
 	" \x01(\v2\x13.agp.v1.RpcTrailersR\btrailers\x12)\n" +
 	"\x06cancel\x18\v \x01(\v2\x11.agp.v1.RpcCancelR\x06cancel\x12\x16\n" +
-	"\x06window\x18\f \x01(\rR\x06window\"\xef\x01\n" +
+	"\x06window\x18\f \x01(\rR\x06window\x12\x12\n" +
+	"\x04ping\x18\r \x01(\bR\x04ping\"\xef\x01\n" +
 	"\aRpcOpen\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12/\n" +
 	"\bmetadata\x18\x02 \x01(\v2\x13.agp.v1.RpcMetadataR\bmetadata\x12#\n" +
