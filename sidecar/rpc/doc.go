@@ -56,9 +56,9 @@
 // that hears nothing on a call for AGW_RPC_PROBE_INTERVAL pings the other;
 // a call unknown there (its last frame was lost, or its sidecar restarted)
 // is answered with a cancel, and an unanswered ping fails the call with
-// UNAVAILABLE, so no call waits forever. Frames are not encrypted or
-// authenticated beyond what the
-// fabric provides, and the sidecar core does not stop an agent from
-// subscribing or publishing to reserved RPC topics: that needs a guard in
-// the core that lets only the RPC layer's connection use them.
+// UNAVAILABLE, so no call waits forever. Frames are protected only as much
+// as the fabric protects any message, and the sidecar core does not stop
+// an agent from subscribing or publishing to reserved RPC topics: that
+// needs a guard in the core that lets only the RPC layer's connection use
+// them.
 package rpc
