@@ -269,7 +269,9 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) loop(ctx context.Context, name string, session func(context.Context) (bool, error)) {
 	b := newBackoff(c.cfg.BackoffInitial, c.cfg.BackoffMax)
 	for {
-		progressed, err := session(ctx)
+		sctx, release := streamContext(ctx)
+		progressed, err := session(sctx)
+		release()
 		if ctx.Err() != nil {
 			return
 		}
@@ -287,6 +289,19 @@ func (c *Client) loop(ctx context.Context, name string, session func(context.Con
 		case <-t.C:
 		}
 	}
+}
+
+// streamContext is ctx without its deadline, cancelled with it or by
+// release: the streams are leases that live until cancelled, and a deadline
+// would be sent as grpc-timeout and cost the control plane a timer and a
+// context per stream.
+func streamContext(ctx context.Context) (context.Context, func()) {
+	if _, ok := ctx.Deadline(); !ok {
+		return ctx, func() {}
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return sctx, func() { stop(); cancel() }
 }
 
 // Close stops the client and waits for Run to return. Idempotent; routes

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func benchmarkConvergence(b *testing.B, n int) {
 	var last Result
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		res, err := RunConvergenceBench(ctx, n, Options{Changes: 20, ControlPlaneCommand: childCommand})
+		res, err := RunConvergenceBench(ctx, n, Options{Changes: benchChanges(), ControlPlaneCommand: childCommand})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -98,6 +99,15 @@ func benchmarkConvergence(b *testing.B, n int) {
 	b.ReportMetric(float64(last.Max.Microseconds())/1000, "max-ms")
 	b.ReportMetric(last.BytesPerNode, "cp-B/node")
 	b.Log(last)
+}
+
+// benchChanges is 20, or AGW_XDSBENCH_CHANGES (more changes make a CPU
+// profile show the steady state rather than the connection phase).
+func benchChanges() int {
+	if n, err := strconv.Atoi(os.Getenv("AGW_XDSBENCH_CHANGES")); err == nil && n > 0 {
+		return n
+	}
+	return 20
 }
 
 // BenchmarkConvergence100 is the go test -bench wrapper (N = 100).
