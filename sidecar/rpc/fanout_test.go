@@ -152,6 +152,13 @@ func TestMulticastThreeResponders(t *testing.T) {
 		t.Fatalf("statuses %q", st)
 	}
 
+	// A quiet multicast call outlasts several probe intervals: the caller
+	// answers its members' pings.
+	out, _, _, err = multicastSay(ctx, t, cc, "acme/demo/worker", &samplev1.SayRequest{Text: "x", DelayMillis: 600})
+	if err != nil || len(out) != 3 {
+		t.Fatalf("quiet multicast: %d answers, %v", len(out), err)
+	}
+
 	// The deadline ends a multicast call.
 	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()

@@ -165,6 +165,9 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 			if a := f.GetAccept(); a != nil {
 				m.topic = a.GetTopic()
 			}
+			if f.GetPing() && m.topic != "" {
+				_ = m.out.send(l, m.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name})
+			}
 			for _, b := range f.GetMessages() {
 				if err := ss.SendMsg(&rawMsg{b: b}); err != nil {
 					cancelAll(codes.Canceled, "caller went away")
