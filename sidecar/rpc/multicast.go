@@ -62,12 +62,14 @@ func (c *multiCall) deliver(f *agpv1.RpcFrame) {
 
 // member is one responder of a multicast call, as the handler sees it.
 type member struct {
-	topic string
-	out   *frameSeq
-	g     granter
-	done  bool
-	code  codes.Code
-	msg   string
+	topic  string
+	out    *frameSeq
+	g      granter
+	done   bool
+	code   codes.Code
+	msg    string
+	heard  time.Time // last frame
+	pinged time.Time // unanswered ping; zero = none
 }
 
 // multicast sends the call to up to fanout members (0 = all) of target and
@@ -135,8 +137,27 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 	}
 	acceptT := time.NewTimer(l.cfg.AcceptTimeout)
 	defer acceptT.Stop()
+	probeC, stopProbe := l.probeTicker()
+	defer stopProbe()
 	for !complete() || len(members) == 0 {
 		select {
+		case <-probeC:
+			now := time.Now()
+			for _, m := range members {
+				switch {
+				case m.done || m.topic == "":
+				case !m.pinged.IsZero() && m.heard.Before(m.pinged):
+					if now.Sub(m.pinged) >= l.cfg.ProbeInterval {
+						m.done, m.code, m.msg = true, codes.Unavailable, "the member stopped answering"
+						finished++
+					}
+				case now.Sub(m.heard) >= l.cfg.ProbeInterval:
+					m.pinged = now
+					_ = m.out.send(l, m.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name, Ping: true})
+				default:
+					m.pinged = time.Time{}
+				}
+			}
 		case <-acceptT.C:
 			timedOut = true
 			if len(members) == 0 {
@@ -162,6 +183,7 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 			if m.done {
 				continue
 			}
+			m.heard = time.Now()
 			if a := f.GetAccept(); a != nil {
 				m.topic = a.GetTopic()
 			}

@@ -85,3 +85,29 @@ func TestProbeKeepsQuietCall(t *testing.T) {
 		t.Fatalf("quiet call: %v %v", r, err)
 	}
 }
+
+// A multicast member that goes silent after its accept is given up on
+// after an unanswered ping; the others' answers still arrive.
+func TestProbeSilentMulticastMember(t *testing.T) {
+	var specs []meshSpec
+	specs = append(specs, meshSpec{node: "a", agent: "acme/demo/client/a1"})
+	for _, n := range []string{"r1", "r2"} {
+		_, addr := startApp(t, n)
+		specs = append(specs, meshSpec{node: n, agent: "acme/demo/worker/" + n, app: addr})
+	}
+	m := newMesh(t, specs, probing)
+	setDrop(m.nodes[2].layer, func(f *agpv1.RpcFrame) bool { return f.GetAccept() == nil })
+	cc := dialConn(t, m.nodes[0].layer, "")
+	ctx := testCtx(t, 10*time.Second)
+	out, _, tr, err := multicastSay(ctx, t, cc, "acme/demo/worker", &samplev1.SayRequest{Text: "x", DelayMillis: 100})
+	if err != nil || len(out) != 1 || out[0].GetFrom() != "r1" {
+		t.Fatalf("got %d answers, %v", len(out), err)
+	}
+	found := false
+	for _, st := range tr.Get(MDResponderStatus) {
+		found = found || strings.HasPrefix(st, "acme/demo/worker/r2 14 ")
+	}
+	if !found {
+		t.Fatalf("statuses %q: want r2 UNAVAILABLE", tr.Get(MDResponderStatus))
+	}
+}
