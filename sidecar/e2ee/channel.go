@@ -77,7 +77,7 @@ func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
 	}
 	req := m.pendCh[topic]
 	create := len(parts) == 0 || m.node < parts[0] ||
-		(req != nil && m.now().Sub(req.started) > m.cfg.JoinTimeout/2)
+		(req != nil && (m.now().Sub(req.started) > m.cfg.JoinTimeout/2 || req.lowerIdle(m.node, parts)))
 	if create {
 		g, err := m.newMLSGroup()
 		if err != nil {
@@ -110,9 +110,21 @@ func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
 		m.pendCh[topic] = req
 	}
 	kp := req.kpb.Bytes()
+	// One KeyPackage goes to one sidecar at a time (the lowest participant
+	// not known to be idle), so that two groups never both add it.
+	target := ""
+	for _, p := range parts {
+		if !req.idle[p] {
+			target = p
+			break
+		}
+	}
+	if req.target != "" {
+		target = req.target // named by a member's redirect
+	}
 	m.mu.Unlock()
-	for _, n := range parts {
-		m.send(ctx, n, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
+	if target != "" {
+		m.send(ctx, target, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
 	}
 	return nil
 }
@@ -145,7 +157,16 @@ func (m *Manager) LeaveChannel(ctx context.Context, topic string) {
 func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, kp []byte) error {
 	gr := m.groupFor(from, topic)
 	if gr == nil {
-		return nil // only a committer answers
+		// Tell the joiner, so that the lowest joining sidecar creates the
+		// channel without waiting.
+		m.mu.Lock()
+		joining := byte(0)
+		if m.want[topic] {
+			joining = 1
+		}
+		m.mu.Unlock()
+		m.send(ctx, from, Envelope{Kind: KindNoGroup, Name: topic, Body: []byte{joining}})
+		return nil
 	}
 	if n, err := keyPackageNode(kp); err != nil || n != from {
 		m.security(EventWrongSender, from, topic, fmt.Errorf("KeyPackage names node %q: %v", n, err))
@@ -158,7 +179,9 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 	}
 	gr.mu.Lock()
 	defer gr.mu.Unlock()
-	if gr.committer() != m.node {
+	if c := gr.committer(); c != m.node {
+		// A member that is not the committer names it.
+		m.send(ctx, from, Envelope{Kind: KindInvite, Name: topic, Body: []byte(c)})
 		return nil
 	}
 	if w := gr.welcomeFor(ref); w != nil {
@@ -193,10 +216,16 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 	return nil
 }
 
-// onInvite: the committer of a channel asks this sidecar to join. Of two
-// groups for one topic, the one with the lower committer wins: a member of
-// the other drops it and joins.
-func (m *Manager) onInvite(ctx context.Context, from, topic string) error {
+// onInvite: the committer of a channel (from, or the committer a member
+// names) asks this sidecar to join. Of two groups for one topic, the one
+// with the lower committer wins: a member of the other drops it and joins.
+func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []byte) error {
+	if len(committer) > 0 {
+		if len(committer) > MaxNameLen || string(committer) == m.node {
+			return nil
+		}
+		from = string(committer)
+	}
 	m.mu.Lock()
 	if !m.want[topic] {
 		m.mu.Unlock()
@@ -227,6 +256,7 @@ func (m *Manager) onInvite(ctx context.Context, from, topic string) error {
 		}
 		m.pendCh[topic] = req
 	}
+	req.target = from
 	kp := req.kpb.Bytes()
 	m.mu.Unlock()
 	m.send(ctx, from, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
@@ -275,4 +305,36 @@ func (m *Manager) removeLeaves(ctx context.Context, gr *group, leaves []uint32) 
 	}
 	m.log.Info("mls members removed", "group", gr.name, "count", len(leaves), "epoch", gr.g.Epoch())
 	return nil
+}
+
+// onNoGroup records that a participant does not hold the channel; if every
+// lower participant is idle, this sidecar creates it.
+func (m *Manager) onNoGroup(ctx context.Context, from, topic string, joining bool) error {
+	m.mu.Lock()
+	req := m.pendCh[topic]
+	if req == nil || m.byTopic[topic] != nil {
+		m.mu.Unlock()
+		return nil
+	}
+	if req.idle == nil {
+		req.idle = map[string]bool{}
+	}
+	req.idle[from] = !joining
+	create := req.lowerIdle(m.node, m.others(topic))
+	m.mu.Unlock()
+	if create {
+		return m.joinChannelOnce(ctx, topic)
+	}
+	return nil
+}
+
+// lowerIdle reports whether every participant with a lower id than node
+// answered that it neither holds nor joins the channel.
+func (r *joinReq) lowerIdle(node string, parts []string) bool {
+	for _, p := range parts {
+		if p < node && !r.idle[p] {
+			return false
+		}
+	}
+	return true
 }

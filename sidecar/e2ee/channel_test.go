@@ -32,6 +32,19 @@ func joinAll(t *testing.T, ms ...*Manager) {
 func converged(t *testing.T, want []string, ms ...*Manager) GroupInfo {
 	t.Helper()
 	var g0 GroupInfo
+	defer func() {
+		if t.Failed() {
+			for _, m := range ms {
+				m.mu.Lock()
+				var pend []string
+				for k, r := range m.pendCh {
+					pend = append(pend, fmt.Sprintf("%s(idle %v)", k, r.idle))
+				}
+				m.mu.Unlock()
+				t.Logf("%s: %+v pending %v events %v", m.node, m.Groups(), pend, dumpEvents(m))
+			}
+		}
+	}()
 	eventually(t, fmt.Sprintf("channel with members %v", want), func() bool {
 		for i, m := range ms {
 			g, ok := groupOf(m, topic)

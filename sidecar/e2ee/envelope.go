@@ -33,6 +33,10 @@ const (
 	KindEpochRequest
 	// KindLeave tells the committer of a channel that the sender left it.
 	KindLeave
+	// KindNoGroup answers a channel KeyPackage sent to a sidecar that does
+	// not hold the group; Body is one byte, 1 if it is joining the channel
+	// itself.
+	KindNoGroup
 	kindMax
 )
 
@@ -52,6 +56,8 @@ func (k Kind) String() string {
 		return "epoch_request"
 	case KindLeave:
 		return "leave"
+	case KindNoGroup:
+		return "no_group"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -39,11 +39,13 @@ func (m *Manager) HandleHandshake(ctx context.Context, from string, msg []byte) 
 	case e.Kind == KindCommit:
 		return m.onCommit(ctx, from, e.Name, e.Body)
 	case e.Kind == KindInvite && e.Name != "":
-		return m.onInvite(ctx, from, e.Name)
+		return m.onInvite(ctx, from, e.Name, e.Body)
 	case e.Kind == KindEpochRequest:
 		return m.onEpochRequest(ctx, from, e.Name)
 	case e.Kind == KindLeave && e.Name != "":
 		return m.onLeave(ctx, from, e.Name)
+	case e.Kind == KindNoGroup && e.Name != "" && len(e.Body) == 1:
+		return m.onNoGroup(ctx, from, e.Name, e.Body[0] == 1)
 	}
 	m.security(EventMalformed, from, e.Name, fmt.Errorf("unexpected %s", e.Kind))
 	return ErrRefused
@@ -155,6 +157,12 @@ func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
 		return nil
 	case errors.Is(err, mls.ErrWrongEpoch):
 		return nil // a commit already applied (duplicate)
+	case errors.Is(err, mls.ErrWrongGroup) && gr.kind == kindChannel:
+		// Another group for the same channel: a fork, resolved as an
+		// invitation (the lower committer wins).
+		name := gr.name
+		m.goAsync(func(ctx context.Context) { _ = m.onInvite(ctx, from, name, nil) })
+		return nil
 	case err != nil:
 		m.security(EventForgedCommit, from, gr.name, err)
 		return fmt.Errorf("%w: %w", ErrRefused, err)

@@ -268,3 +268,13 @@ func memberNodes(g GroupInfo) []string {
 }
 
 func newCA(td string) (*identity.CA, error) { return identity.NewCA(td) }
+
+func dumpEvents(m *Manager) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range []string{EventDecrypt, EventReplay, EventOldEpoch, EventFutureEpoch, EventUnknownGroup, EventWrongSender, EventRoutingHeader, EventRemoved, EventForgedCommit, EventCredential, EventMalformed} {
+		if v := events(m, r); v != 0 {
+			out[r] = v
+		}
+	}
+	return out
+}

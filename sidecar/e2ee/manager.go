@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,8 @@ type Manager struct {
 	want    map[string]bool     // channels this sidecar is in
 	changed chan struct{}       // closed and replaced on every change
 	closed  bool
+	// isClosed mirrors closed for code that holds a group's lock.
+	isClosed atomic.Bool
 
 	async sync.WaitGroup // TopicAdded/TopicRemoved work
 
@@ -104,6 +107,11 @@ type joinReq struct {
 	kpb     *mls.KeyPackageBundle
 	started time.Time
 	gen     uint64 // identity generation of the KeyPackage
+	// idle: participants that answered they neither hold nor join the
+	// channel (KindNoGroup).
+	idle map[string]bool
+	// target is the committer a member named (KindInvite), if any.
+	target string
 }
 
 // New returns a Manager for node nodeID with the identity of src, sending
@@ -200,6 +208,7 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	if !m.closed {
 		m.closed = true
+		m.isClosed.Store(true)
 		close(m.done)
 		m.notify()
 	}

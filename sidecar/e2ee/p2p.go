@@ -132,6 +132,9 @@ func (m *Manager) onP2PKeyPackage(ctx context.Context, from string, kp []byte) e
 	}
 	gr.lastRotation = m.now()
 	gr.rememberWelcome(ref, res.Welcome)
+	// The Welcome goes first: a message sealed in the group once it is
+	// installed must not overtake it on the link.
+	m.send(ctx, from, Envelope{Kind: KindWelcome, Body: res.Welcome})
 	m.mu.Lock()
 	m.install(gr)
 	m.mu.Unlock()
@@ -140,7 +143,6 @@ func (m *Manager) onP2PKeyPackage(ctx context.Context, from string, kp []byte) e
 	gr.mu.Unlock()
 	m.met.welcomes.Inc()
 	m.met.commits.Inc()
-	m.send(ctx, from, Envelope{Kind: KindWelcome, Body: res.Welcome})
 	m.log.Info("mls session created", "peer", from)
 	return nil
 }

@@ -67,7 +67,7 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // saveGroup writes gr's state; call with gr.mu held. Failures are logged:
 // the sidecar then rejoins after a restart.
 func (m *Manager) saveGroup(gr *group) {
-	if m.stateKey == nil {
+	if m.stateKey == nil || m.isClosed.Load() {
 		return
 	}
 	st, err := gr.g.MarshalState()
@@ -93,7 +93,7 @@ func (m *Manager) saveGroup(gr *group) {
 
 // removeState deletes a dropped group's state file.
 func (m *Manager) removeState(gid string) {
-	if m.stateKey == nil {
+	if m.stateKey == nil || m.isClosed.Load() {
 		return
 	}
 	if err := os.Remove(filepath.Join(m.cfg.StateDir, stateFile(gid))); err != nil && !errors.Is(err, os.ErrNotExist) {
