@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agwproject/agw/interceptors"
 	"github.com/agwproject/agw/sidecar"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
@@ -152,5 +153,12 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New(c, "127.0.0.1:1", WithRegisterer(reg)); err == nil {
 		t.Fatal("two layers on one registry: want an error, not a panic")
+	}
+	// Beside the node's listener metrics on the sidecar's one registry.
+	shared := prometheus.NewRegistry()
+	interceptors.NewMetrics(shared, "agent")
+	interceptors.NewMetrics(shared, "peer")
+	if _, err := New(c, "127.0.0.1:1", WithRegisterer(shared)); err != nil {
+		t.Fatalf("next to the node's metrics: %v", err)
 	}
 }
