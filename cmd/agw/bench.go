@@ -76,7 +76,7 @@ gRPC server process and compares their resident memory when idle.`,
 	f.DurationVar(&opts.RateFor, "rate-for", 3*time.Second, "length of each latency phase")
 	f.BoolVar(&noRSS, "no-rss", false, "skip the idle memory measurement")
 	f.DurationVar(&settle, "settle", 2*time.Second, "how long a process idles before its memory is read")
-	cmd.AddCommand(newBaselineServerCmd(), newBenchConvergenceCmd(), newBenchMLSInteropCmd())
+	cmd.AddCommand(newBaselineServerCmd(), newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd())
 	return cmd
 }
 

@@ -224,6 +224,10 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, stay bool) er
 	}
 	d.say("    -> acme/ops/auditor/1 (pod-c) received %q", m.GetPayload())
 
+	if err := demoRPC(ctx, d); err != nil {
+		return err
+	}
+
 	d.section("look around")
 	d.say("    control plane: curl http://%s/debug/routes   (and /debug/nodes, /metrics)", cp.AdminAddr())
 	for _, name := range []string{"pod-a", "pod-b", "pod-c"} {

@@ -81,10 +81,11 @@ func demoRPC(ctx context.Context, d *demo) error {
 	d.say("    unary   Say(%q) -> %q from %s (responder %s, %s, the first call also fetches the routes on demand and opens the peer link)", "draft the summary", r.GetText(), r.GetFrom(),
 		strings.Join(hdr.Get(rpc.MDResponder), ","), time.Since(start).Round(10*time.Microsecond))
 	start = time.Now()
+	start = time.Now()
 	if r, err = echo.Say(cctx, &samplev1.SayRequest{Text: "and the outline"}); err != nil {
 		return fmt.Errorf("unary call through the sidecars: %w", err)
 	}
-	d.say("    unary   Say(%q) -> from %s (%s; anycast picks one writer per call)", "and the outline", r.GetFrom(), time.Since(start).Round(10*time.Microsecond))
+	d.say("    unary   Say(%q) -> %q from %s (%s; anycast picks one writer per call)", "and the outline", r.GetText(), r.GetFrom(), time.Since(start).Round(10*time.Microsecond))
 
 	ictx := metadata.AppendToOutgoingContext(cctx, rpc.MDTarget, writer+"/1")
 	s, err := echo.Count(ictx, &samplev1.CountRequest{N: 5, IntervalMillis: 20})

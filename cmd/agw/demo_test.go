@@ -28,6 +28,9 @@ func TestDemo(t *testing.T) {
 		"spread: summarizer/1 got 2, summarizer/2 got 2",
 		"nobody subscribes yet",
 		`acme/ops/auditor/1 (pod-c) received "disk almost full (again)"`,
+		`Say("draft the summary") -> "draft the summary" from writer-`,
+		"Count(5) to instance acme/research/writer/1 (metadata agw-target) -> 1 2 3 4 5 from writer-1",
+		"multicast Say with agw-fanout: all -> answers from writer-",
 		"demo complete.",
 	} {
 		if !strings.Contains(text, want) {

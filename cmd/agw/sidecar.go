@@ -19,7 +19,9 @@ import (
 
 	"github.com/agwproject/agw/interceptors"
 	"github.com/agwproject/agw/internal/identity"
+	"github.com/agwproject/agw/internal/logging"
 	"github.com/agwproject/agw/sidecar"
+	"github.com/agwproject/agw/sidecar/rpc"
 	"github.com/agwproject/agw/xds"
 	xdsclient "github.com/agwproject/agw/xds/client"
 )
@@ -29,6 +31,7 @@ func init() { extraCommands = append(extraCommands, newSidecarCmd) }
 // sidecarSetup is the sidecar's configuration and that of its control
 // plane client, after env and flags.
 type sidecarSetup struct {
+	rpc     rpc.Config
 	node    sidecar.Config
 	xds     xdsclient.Config
 	nodeSet bool // node id given by flag or AGW_NODE_ID
@@ -73,7 +76,7 @@ func (s *sidecarSetup) resolve(getenv func(string) string) error {
 }
 
 func (s *sidecarSetup) validate() error {
-	errs := []error{s.node.Validate()}
+	errs := []error{s.node.Validate(), s.rpc.Validate()}
 	if s.xds.Server != "" {
 		errs = append(errs, s.xds.Validate())
 	}
@@ -86,6 +89,9 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 	s.node, envErr = sidecar.ConfigFromEnv()
 	s.xds = xdsclient.DefaultConfig()
 	envErr = errors.Join(envErr, env.Parse(&s.xds))
+	var rpcErr error
+	s.rpc, rpcErr = rpc.ConfigFromEnv()
+	envErr = errors.Join(envErr, rpcErr)
 	s.nodeSet = os.Getenv("AGW_NODE_ID") != ""
 	var check bool
 	cmd := &cobra.Command{
@@ -119,6 +125,7 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	s.node.BindFlags(cmd.Flags())
+	s.rpc.BindFlags(cmd.Flags())
 	// The control plane client shares node id and advertised address with
 	// the node; its other flags are added as they are.
 	xfs := pflag.NewFlagSet("xds", pflag.ContinueOnError)
@@ -145,14 +152,19 @@ func runSidecar(ctx context.Context, s *sidecarSetup, log *slog.Logger) error {
 type sidecarProcess struct {
 	node *sidecar.Node
 	xds  *xdsclient.Client
+	rpc  *rpc.Layer // nil unless AGW_AGENT_NAME is set
 }
 
 func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (*sidecarProcess, error) {
 	opts := []sidecar.Option{
 		sidecar.WithLogger(log),
 		sidecar.WithRegisterer(reg),
-		sidecar.WithAgentServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "agent"))...),
-		sidecar.WithPeerServerOptions(interceptors.ServerChain(log, interceptors.NewMetrics(reg, "peer"))...),
+		sidecar.WithAgentServerOptions(interceptors.AgentChain(interceptors.ChainConfig{
+			Logger: log, Metrics: interceptors.NewMetrics(reg, "agent"), LocalOnly: !s.node.AllowRemoteAgents,
+		})...),
+		sidecar.WithPeerServerOptions(interceptors.PeerChain(interceptors.ChainConfig{
+			Logger: log, Metrics: interceptors.NewMetrics(reg, "peer"),
+		})...),
 	}
 	if s.identity != nil {
 		opts = append(opts, sidecar.WithIdentitySource(s.identity))
@@ -171,15 +183,53 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 		return nil, err
 	}
 	p.node = node
+	if s.rpc.Enabled() {
+		l, err := rpc.NewForNode(s.rpc, node, rpc.WithLogger(logging.Component(log, "rpc")), rpc.WithRegisterer(reg))
+		if err != nil {
+			return nil, err
+		}
+		p.rpc = l
+	}
 	if p.xds != nil {
 		node.HandleAdmin("/debug/routes", jsonHandler(func() any { return p.xds.DebugRoutes() }))
 	}
 	return p, nil
 }
 
-// Run runs the node and its xDS client until ctx ends or one of them fails;
-// the node drains first, then the client ends its mirror stream.
+// Run runs the RPC layer, the node and its xDS client until ctx ends or one
+// of them fails. Shutdown order: the RPC layer stops accepting calls and
+// lets in-flight ones finish, then the node drains and says goodbye to its
+// peers, then the xDS client ends its mirror stream.
 func (p *sidecarProcess) Run(ctx context.Context) error {
+	if p.rpc == nil {
+		return p.runNode(ctx)
+	}
+	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	ndone := make(chan error, 1)
+	go func() { ndone <- p.runNode(nctx) }()
+	lctx, stopRPC := context.WithCancel(ctx)
+	ldone := make(chan error, 1)
+	go func() { ldone <- p.rpc.Run(lctx) }()
+	var lerr, nerr error
+	select {
+	case lerr = <-ldone:
+		stopNode()
+		nerr = <-ndone
+	case nerr = <-ndone:
+		stopRPC()
+		lerr = <-ldone
+	}
+	stopRPC()
+	stopNode()
+	if errors.Is(lerr, context.Canceled) {
+		lerr = nil
+	}
+	return errors.Join(nerr, lerr)
+}
+
+// runNode runs the node and its xDS client; the node drains first, then the
+// client ends its mirror stream.
+func (p *sidecarProcess) runNode(ctx context.Context) error {
 	if p.xds == nil {
 		return p.node.Run(ctx)
 	}
