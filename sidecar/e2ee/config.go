@@ -39,6 +39,10 @@ type Config struct {
 	// EpochWait is how long Open waits for a commit or Welcome that a
 	// message of a later epoch (or an unknown group) needs.
 	EpochWait time.Duration `env:"AGW_MLS_EPOCH_WAIT" envDefault:"2s"`
+	// LeaveGrace delays leaving a channel after the agent's last
+	// subscription to it ends, so a reconnecting agent or a restarting
+	// sidecar keeps its membership.
+	LeaveGrace time.Duration `env:"AGW_MLS_LEAVE_GRACE" envDefault:"5s"`
 }
 
 // DefaultConfig returns the defaults, ignoring the environment.
@@ -67,6 +71,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StateKey, "mls-state-key", c.StateKey, "AES-256 key of the state directory, 64 hex digits (AGW_MLS_STATE_KEY)")
 	fs.DurationVar(&c.JoinTimeout, "mls-join-timeout", c.JoinTimeout, "how long a send waits for its MLS session or channel (AGW_MLS_JOIN_TIMEOUT)")
 	fs.DurationVar(&c.RetryInterval, "mls-retry-interval", c.RetryInterval, "resend interval of pending joins and invites (AGW_MLS_RETRY_INTERVAL)")
+	fs.DurationVar(&c.LeaveGrace, "mls-leave-grace", c.LeaveGrace, "delay before leaving a channel the agent unsubscribed from (AGW_MLS_LEAVE_GRACE)")
 	fs.DurationVar(&c.EpochWait, "mls-epoch-wait", c.EpochWait, "how long a message of a later epoch waits for its commit (AGW_MLS_EPOCH_WAIT)")
 }
 
@@ -87,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("AGW_MLS_RETRY_INTERVAL %s: must be at least 1ms, such as 1s", c.RetryInterval))
+	}
+	if c.LeaveGrace < 0 {
+		errs = append(errs, fmt.Errorf("AGW_MLS_LEAVE_GRACE %s: must not be negative", c.LeaveGrace))
 	}
 	if c.EpochWait < 0 {
 		errs = append(errs, fmt.Errorf("AGW_MLS_EPOCH_WAIT %s: must not be negative", c.EpochWait))

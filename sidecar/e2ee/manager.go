@@ -90,6 +90,7 @@ type Manager struct {
 	pendP2P map[string]*joinReq // by peer (this node is the higher id)
 	pendCh  map[string]*joinReq // by topic
 	want    map[string]bool     // channels this sidecar is in
+	subGen  map[string]uint64   // local subscription changes, by topic
 	changed chan struct{}       // closed and replaced on every change
 	closed  bool
 	// isClosed mirrors closed for code that holds a group's lock.
@@ -135,7 +136,7 @@ func New(cfg Config, nodeID string, src *identity.Source, tr Transport, opts ...
 		cfg: cfg, node: nodeID, src: src, tr: tr, roster: o.roster, log: o.logger.With("node", nodeID), now: o.now,
 		suite:  suite.ID(cfg.Suite),
 		groups: map[string]*group{}, byPeer: map[string]*group{}, byTopic: map[string]*group{},
-		pendP2P: map[string]*joinReq{}, pendCh: map[string]*joinReq{}, want: map[string]bool{},
+		pendP2P: map[string]*joinReq{}, pendCh: map[string]*joinReq{}, want: map[string]bool{}, subGen: map[string]uint64{},
 		changed: make(chan struct{}), done: make(chan struct{}),
 	}
 	if cfg.StateDir != "" {

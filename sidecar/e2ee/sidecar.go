@@ -3,6 +3,7 @@ package e2ee
 import (
 	"context"
 	"sync"
+	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 )
@@ -10,6 +11,9 @@ import (
 // TopicAdded joins the channel of a topic the local agent subscribed to (a
 // sidecar.SubscriptionSink; it does not block).
 func (m *Manager) TopicAdded(topic string) {
+	m.mu.Lock()
+	m.subGen[topic]++
+	m.mu.Unlock()
 	if !m.goAsync(func(ctx context.Context) {
 		if err := m.JoinChannel(ctx, topic); err != nil {
 			m.log.Warn("mls channel not joined", "group", topic, "err", err)
@@ -20,9 +24,32 @@ func (m *Manager) TopicAdded(topic string) {
 }
 
 // TopicRemoved leaves the channel of a topic the local agent no longer
-// subscribes to (a sidecar.SubscriptionSink; it does not block).
+// subscribes to, after LeaveGrace unless it subscribes again (a
+// sidecar.SubscriptionSink; it does not block). A sidecar that shuts down
+// within the grace keeps the group (and its saved state).
 func (m *Manager) TopicRemoved(topic string) {
-	m.goAsync(func(ctx context.Context) { m.LeaveChannel(ctx, topic) })
+	m.mu.Lock()
+	m.subGen[topic]++
+	gen := m.subGen[topic]
+	m.mu.Unlock()
+	m.goAsync(func(ctx context.Context) {
+		t := time.NewTimer(m.cfg.LeaveGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		m.mu.Lock()
+		same := m.subGen[topic] == gen
+		if same {
+			delete(m.subGen, topic)
+		}
+		m.mu.Unlock()
+		if same {
+			m.LeaveChannel(ctx, topic)
+		}
+	})
 }
 
 // goAsync runs f in a goroutine that Close waits for.
