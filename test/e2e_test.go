@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"github.com/agwproject/agw/client"
 )
 
 var (
@@ -239,4 +242,114 @@ func TestCheckConfig(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "AGW_CP_GRACE_PERIOD") {
 		t.Fatalf("bad grace period: want an error naming AGW_CP_GRACE_PERIOD, got %v\n%s", err, out)
 	}
+}
+
+// TestSIGTERMDuringTrafficLosesNoAckedMessage: sidecar A is sent SIGTERM
+// while its agent publishes to a subscriber behind sidecar B; every message
+// A acknowledged as handed to B arrives at B's subscriber.
+func TestSIGTERMDuringTrafficLosesNoAckedMessage(t *testing.T) {
+	bAgent, bPeer, bAdmin := freePort(t), freePort(t), freePort(t)
+	startAgw(t, nil, "sidecar", "--node-id", "drain-b", "--agent-listen", bAgent,
+		"--peer-listen", bPeer, "--admin-listen", bAdmin)
+	aAgent, aAdmin := freePort(t), freePort(t)
+	a := startAgw(t, nil, "sidecar", "--node-id", "drain-a", "--agent-listen", aAgent,
+		"--peer-listen", freePort(t), "--admin-listen", aAdmin, "--shutdown-timeout", "5s",
+		"--static-peer", "drain-b="+bPeer, "--static-route", "example/drain/sink=drain-b")
+	waitOK(t, "http://"+bAdmin+"/readyz")
+	waitOK(t, "http://"+aAdmin+"/readyz")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sub, err := client.Dial(ctx, bAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	if err := sub.Subscribe(ctx, "example/drain/sink"); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := client.Dial(ctx, aAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+
+	received := make(chan string, 100000)
+	go func() {
+		for m := range sub.Deliveries() {
+			received <- string(m.GetPayload())
+		}
+	}()
+	// Eight publishers keep many messages in flight when the signal lands.
+	var (
+		mu        sync.Mutex
+		acked     []string
+		sent      int
+		signalled bool
+		wg        sync.WaitGroup
+	)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil && i < 50000; i++ {
+				payload := fmt.Sprintf("w%d-m%d", w, i)
+				ack, err := pub.Publish(ctx, &agpv1.Message{
+					Header:  &agpv1.Header{Source: "example/drain/source/1", Destination: "example/drain/sink"},
+					Payload: []byte(payload),
+				})
+				mu.Lock()
+				sent++
+				if err == nil && ack.GetRemoteDeliveries() == 1 {
+					acked = append(acked, payload)
+				}
+				if len(acked) >= 2000 && !signalled {
+					signalled = true
+					if serr := a.cmd.Process.Signal(syscall.SIGTERM); serr != nil {
+						t.Error(serr)
+					}
+				}
+				mu.Unlock()
+				if err != nil {
+					return // draining or gone: no more acks
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if !signalled {
+		t.Fatalf("only %d of %d publishes were acknowledged before the streams failed", len(acked), sent)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sidecar A exited with %v after SIGTERM", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sidecar A still running 20s after SIGTERM")
+	}
+	got := map[string]bool{}
+	deadline := time.After(10 * time.Second)
+	for len(got) < len(acked) {
+		select {
+		case p := <-received:
+			got[p] = true
+		case <-deadline:
+			missing := 0
+			for _, p := range acked {
+				if !got[p] {
+					missing++
+				}
+			}
+			t.Fatalf("%d of %d acknowledged messages never arrived at B", missing, len(acked))
+		}
+	}
+	for _, p := range acked {
+		if !got[p] {
+			t.Fatalf("acknowledged message %s never arrived", p)
+		}
+	}
+	t.Logf("%d publishes, %d acknowledged as forwarded to B, all delivered", sent, len(acked))
 }
