@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +36,7 @@ type agentConn struct {
 	dead     chan struct{} // closed when the stream is finished
 	deadOnce sync.Once
 	subs     map[string]struct{} // owned by the stream's reader goroutine
+	trusted  bool                // may use the reserved RPC names (set before use)
 	nsubs    atomic.Int32
 	dropLog  atomic.Int64
 }
@@ -102,7 +102,12 @@ func (s *gatewayServer) Connect(stream grpc.BidiStreamingServer[agpv1.AgentReque
 			return status.Errorf(codes.PermissionDenied, "agent connections are accepted from loopback only (got %s); set AGW_ALLOW_REMOTE_AGENTS=true to allow", remote)
 		}
 	}
+	trusted, err := n.agentTrust(ctx)
+	if err != nil {
+		return err
+	}
 	c := n.newAgentConn(remote)
+	c.trusted = trusted
 	n.conns.add(&c.connEntry)
 	log := n.log.With("conn", c.id, "remote", remote)
 	log.Debug("agent connected")
@@ -110,7 +115,6 @@ func (s *gatewayServer) Connect(stream grpc.BidiStreamingServer[agpv1.AgentReque
 	var writer sync.WaitGroup
 	writer.Go(func() { n.agentWriter(c, stream) })
 
-	var err error
 	var raw rawFrame
 	for {
 		if err = stream.RecvMsg(&raw); err != nil {
@@ -249,9 +253,9 @@ func (n *Node) subscribe(c *agentConn, id uint64, topic string) *agpv1.AgentResp
 		n.m.requests.WithLabelValues("subscribe", codes.InvalidArgument.String()).Inc()
 		return errResp(id, codes.InvalidArgument, "subscribe: %v", err)
 	}
-	if isReserved(topic) {
-		n.m.requests.WithLabelValues("subscribe", codes.InvalidArgument.String()).Inc()
-		return errResp(id, codes.InvalidArgument, "subscribe: %q: organisations starting with %q are reserved for the sidecars' MLS handshakes", topic, MLSTopicPrefix)
+	if why := reservedFor(topic, c.trusted); why != "" {
+		n.m.requests.WithLabelValues("subscribe", codes.PermissionDenied.String()).Inc()
+		return errResp(id, codes.PermissionDenied, "subscribe: %q: %s", topic, why)
 	}
 	if n.draining.Load() {
 		return errResp(id, codes.Unavailable, "subscribe: sidecar is shutting down")
@@ -317,7 +321,7 @@ func (n *Node) publishBytes(c *agentConn, id uint64, mb []byte, now int64) *agpv
 		n.m.requests.WithLabelValues("publish", codes.InvalidArgument.String()).Inc()
 		return errResp(id, codes.InvalidArgument, "publish: message: %v", err)
 	}
-	if v.nh == 0 || !names.ValidBytes(v.dest) || bytes.HasPrefix(v.dest, mlsPrefix) || (len(v.src) > 0 && !names.ValidBytes(v.src)) || v.hop > MaxHopLimit {
+	if v.nh == 0 || !names.ValidBytes(v.dest) || reservedBytes(v.dest, c.trusted) || (len(v.src) > 0 && !names.ValidBytes(v.src)) || v.hop > MaxHopLimit {
 		// The slow path explains what is wrong.
 		return n.publishBytesSlow(c, id, mb, now)
 	}
@@ -346,7 +350,7 @@ func (n *Node) publishBytesSlow(c *agentConn, id uint64, mb []byte, now int64) *
 }
 
 func (n *Node) publishParts(c *agentConn, id uint64, h *agpv1.Header, rest [][]byte, now int64) *agpv1.AgentResponse {
-	if resp := n.validatePublish(id, h); resp != nil {
+	if resp := n.validatePublish(c, id, h); resp != nil {
 		n.m.requests.WithLabelValues("publish", codes.Code(resp.GetError().GetCode()).String()).Inc()
 		return resp
 	}
@@ -386,15 +390,15 @@ func (n *Node) publishWire(c *agentConn, id uint64, w *wmsg, msgID string, now i
 }
 
 // validatePublish returns an error response, or nil if msg may be sent.
-func (n *Node) validatePublish(id uint64, h *agpv1.Header) *agpv1.AgentResponse {
+func (n *Node) validatePublish(c *agentConn, id uint64, h *agpv1.Header) *agpv1.AgentResponse {
 	if h == nil {
 		return errResp(id, codes.InvalidArgument, "publish: message.header is missing; set at least header.destination")
 	}
 	if err := names.Validate(h.Destination); err != nil {
 		return errResp(id, codes.InvalidArgument, "publish: header.destination: %v", err)
 	}
-	if isReserved(h.Destination) {
-		return errResp(id, codes.InvalidArgument, "publish: header.destination %q: organisations starting with %q are reserved for the sidecars' MLS handshakes", h.Destination, MLSTopicPrefix)
+	if why := reservedFor(h.Destination, c.trusted); why != "" {
+		return errResp(id, codes.PermissionDenied, "publish: header.destination %q: %s", h.Destination, why)
 	}
 	if h.Source != "" {
 		if err := names.Validate(h.Source); err != nil {

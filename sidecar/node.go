@@ -65,6 +65,8 @@ type Node struct {
 	addrMu                        sync.Mutex
 	agentAddr, peerAddr, adminAdr net.Addr
 	advertise                     string
+
+	trustToken string // credential of trusted in-process agent connections
 }
 
 // New validates cfg and returns a Node; Run starts it.
@@ -94,6 +96,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		runDone:  make(chan struct{}),
+
+		trustToken: newTrustToken(),
 	}
 	if g, ok := o.registerer.(prometheus.Gatherer); ok {
 		n.gatherer = g

@@ -2,7 +2,7 @@
 // pub/sub fabric ("AGP services: RPC over pub/sub" in DESIGN.md).
 //
 // A Layer runs next to a sidecar node and is an in-process client of that
-// node's agent API, so the node itself needs no change. It offers:
+// node's agent API, trusted to use the reserved RPC topics. It offers:
 //
 //   - the interception listener (default 127.0.0.1:46359): the local agent
 //     makes any gRPC call there, for any service and method, without the
@@ -20,9 +20,11 @@
 // with content type ContentType. Frames go to reserved RPC topics: the RPC
 // topic of the AGP name org/namespace/service[/instance] is
 // "agwrpc.org/namespace/service[/instance]" (see Topic). Every organisation
-// that starts with "agwrpc." is reserved for RPC: agents must not subscribe
-// to such names, and a Layer ignores messages on them that are not
-// well-formed frames. A Layer subscribes to the RPC topic of its agent's
+// that starts with "agwrpc." (sidecar.RPCTopicPrefix) is reserved for RPC:
+// the sidecar refuses an agent's subscribe or publish to such names with
+// PERMISSION_DENIED and lets only the Layer's own connection use them (it
+// presents the node's in-process credential, Node.TrustedAgentDialOption);
+// a Layer ignores messages on them that are not well-formed frames. A Layer subscribes to the RPC topic of its agent's
 // instance name (replies and the frames of calls it serves), to that of its
 // service name (anycast and multicast opens) when it replays to an app, and
 // to the RPC topics of the channels in AGW_RPC_CHANNELS (multicast opens).
@@ -56,9 +58,8 @@
 // that hears nothing on a call for AGW_RPC_PROBE_INTERVAL pings the other;
 // a call unknown there (its last frame was lost, or its sidecar restarted)
 // is answered with a cancel, and an unanswered ping fails the call with
-// UNAVAILABLE, so no call waits forever. Frames are protected only as much
-// as the fabric protects any message, and the sidecar core does not stop
-// an agent from subscribing or publishing to reserved RPC topics: that
-// needs a guard in the core that lets only the RPC layer's connection use
-// them.
+// UNAVAILABLE, so no call waits forever. Between sidecars, frames are
+// protected as much as the fabric protects any message (mutual TLS, and
+// MLS with a PeerCrypter); on the node, no agent can read or forge them
+// (see Wire).
 package rpc

@@ -71,6 +71,8 @@ type Layer struct {
 
 // New validates cfg and returns a Layer that will use the agent API of its
 // sidecar node at agentAddr (node.AgentAddr().String()); Run starts it.
+// The reserved RPC topics are open only to a trusted connection: pass
+// WithAgentDialOptions(node.TrustedAgentDialOption()), or use NewForNode.
 func New(cfg Config, agentAddr string, opts ...Option) (*Layer, error) {
 	if agentAddr == "" {
 		return nil, errors.New("rpc: the sidecar's agent API address is empty")
@@ -84,6 +86,7 @@ func NewForNode(cfg Config, node *sidecar.Node, opts ...Option) (*Layer, error) 
 	if node == nil {
 		return nil, errors.New("rpc: nil sidecar node")
 	}
+	opts = append([]Option{WithAgentDialOptions(node.TrustedAgentDialOption())}, opts...)
 	return newLayer(cfg, func(ctx context.Context) (string, error) {
 		select {
 		case <-node.Ready():
@@ -190,7 +193,8 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 	defer scancel()
 	cl, err := client.Dial(sctx, addr,
 		client.WithDeliveryBuffer(4096),
-		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))))
+		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))),
+		client.WithDialOptions(l.o.agentOpts...))
 	if err != nil {
 		return fmt.Errorf("rpc: connect to the sidecar's agent API: %w", err)
 	}

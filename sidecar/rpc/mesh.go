@@ -114,7 +114,7 @@ func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func
 		if cfg != nil {
 			cfg(&lc)
 		}
-		l, err := New(lc, mn.node.AgentAddr().String(), append([]Option{WithLogger(log.With("layer", mn.spec.node))}, opts...)...)
+		l, err := NewForNode(lc, mn.node, append([]Option{WithLogger(log.With("layer", mn.spec.node))}, opts...)...)
 		if err != nil {
 			m.Close()
 			return nil, err

@@ -20,6 +20,7 @@ type options struct {
 	prop       propagation.TextMapPropagator
 	srvOpts    []grpc.ServerOption
 	appOpts    []grpc.DialOption
+	agentOpts  []grpc.DialOption
 }
 
 // WithLogger sets the logger (default: discard).
@@ -49,6 +50,14 @@ func WithInterceptServerOptions(opts ...grpc.ServerOption) Option {
 // WithAppDialOptions adds gRPC dial options for the connection to the app.
 func WithAppDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.appOpts = append(o.appOpts, opts...) }
+}
+
+// WithAgentDialOptions adds gRPC dial options for the connection to the
+// sidecar's agent API. New needs the node's trusted credential
+// (sidecar.Node.TrustedAgentDialOption) here: only a trusted connection
+// may use the reserved RPC topics. NewForNode adds it itself.
+func WithAgentDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.agentOpts = append(o.agentOpts, opts...) }
 }
 
 func (o *options) fill() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agwproject/agw/internal/names"
+	"github.com/agwproject/agw/sidecar"
 )
 
 // ContentType marks AGP messages whose payload is an agpv1.RpcFrame.
@@ -13,7 +14,7 @@ const ContentType = "application/agp-rpc+proto"
 
 // TopicPrefix is prepended to the organisation of an AGP name to form its
 // RPC topic. Organisations that start with it are reserved.
-const TopicPrefix = "agwrpc."
+const TopicPrefix = sidecar.RPCTopicPrefix
 
 // Metadata keys the RPC layer reads or adds.
 const (
