@@ -58,6 +58,11 @@ type Figures struct {
 	Throughput float64       // messages per second, windowed, as fast as possible
 	Sent       int           // throughput phase
 	Received   int           // throughput phase
+	// CPUPerMsg is this process's CPU time (user + system, every
+	// goroutine: sender, path and receiver) per message received in the
+	// throughput phase. Unlike Throughput it hardly depends on what else
+	// the machine is running.
+	CPUPerMsg time.Duration
 	P50, P99   time.Duration // latency at Options.Rate
 	Max        time.Duration
 	Samples    int
@@ -76,6 +81,15 @@ func (r DataPlaneReport) ThroughputRatio() float64 {
 		return 0
 	}
 	return r.Sidecars.Throughput / r.Direct.Throughput
+}
+
+// CPURatio is the CPU time per message through the sidecars over that of
+// the direct path (0 if either is unknown).
+func (r DataPlaneReport) CPURatio() float64 {
+	if r.Direct.CPUPerMsg == 0 {
+		return 0
+	}
+	return float64(r.Sidecars.CPUPerMsg) / float64(r.Direct.CPUPerMsg)
 }
 
 // AddedP99 is the p99 latency the sidecars add at Options.Rate.
@@ -137,6 +151,7 @@ func measure(ctx context.Context, p path, o Options) (Figures, error) {
 			}
 		}
 	}()
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(o.Duration)
 	sent := 0
@@ -162,6 +177,7 @@ func measure(ctx context.Context, p path, o Options) (Figures, error) {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	close(done)
 	wg.Wait()
 	if recvErr != nil {
@@ -169,6 +185,9 @@ func measure(ctx context.Context, p path, o Options) (Figures, error) {
 	}
 	f.Sent, f.Received = sent, int(received.Load())
 	f.Throughput = float64(f.Received) / elapsed.Seconds()
+	if f.Received > 0 && cpu > 0 {
+		f.CPUPerMsg = cpu / time.Duration(f.Received)
+	}
 	if err := ctx.Err(); err != nil {
 		return f, err
 	}
