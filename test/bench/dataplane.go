@@ -55,17 +55,17 @@ func (o *Options) defaults() {
 
 // Figures are one path's measurements.
 type Figures struct {
-	Throughput float64       // messages per second, windowed, as fast as possible
-	Sent       int           // throughput phase
-	Received   int           // throughput phase
+	Throughput float64 // messages per second, windowed, as fast as possible
+	Sent       int     // throughput phase
+	Received   int     // throughput phase
 	// CPUPerMsg is this process's CPU time (user + system, every
 	// goroutine: sender, path and receiver) per message received in the
 	// throughput phase. Unlike Throughput it hardly depends on what else
 	// the machine is running.
 	CPUPerMsg time.Duration
-	P50, P99   time.Duration // latency at Options.Rate
-	Max        time.Duration
-	Samples    int
+	P50, P99  time.Duration // latency at Options.Rate
+	Max       time.Duration
+	Samples   int
 }
 
 // DataPlaneReport compares the two paths.
