@@ -338,3 +338,42 @@ func (r *joinReq) lowerIdle(node string, parts []string) bool {
 	}
 	return true
 }
+
+// onHandover: the committer asks this member (the next lowest) to replace
+// its leaf with a fresh KeyPackage after a certificate rotation. This
+// member commits the Remove and Add (the committer commits nothing until
+// its Welcome) and the renewed committer, again the lowest, goes on.
+func (m *Manager) onHandover(ctx context.Context, from, topic string, kp []byte) error {
+	gr := m.groupFor(from, topic)
+	if gr == nil {
+		return nil
+	}
+	if n, err := keyPackageNode(kp); err != nil || n != from {
+		m.security(EventWrongSender, from, topic, fmt.Errorf("handover KeyPackage names node %q: %v", n, err))
+		return ErrRefused
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	old := gr.leafOf(from)
+	if old < 0 || gr.committer() != from || lowest(gr.memberNodes(from)) != m.node {
+		return nil
+	}
+	add, err := mls.AddProposal(kp)
+	if err != nil {
+		m.security(EventMalformed, from, topic, err)
+		return ErrRefused
+	}
+	res, err := gr.g.Commit([]*wire.Proposal{mls.RemoveProposal(uint32(old)), add})
+	if err != nil {
+		gr.g.ClearPendingCommit()
+		m.security(EventCredential, from, topic, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if err := m.commitAndSend(ctx, gr, res, from); err != nil {
+		return err
+	}
+	m.met.welcomes.Inc()
+	m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: res.Welcome})
+	m.log.Info("mls committer's leaf renewed", "group", topic, "committer", from, "epoch", gr.g.Epoch())
+	return nil
+}

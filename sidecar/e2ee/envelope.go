@@ -37,6 +37,10 @@ const (
 	// not hold the group; Body is one byte, 1 if it is joining the channel
 	// itself.
 	KindNoGroup
+	// KindHandover: the committer of a channel, whose credential rotated,
+	// asks the next member to replace its leaf with the KeyPackage in Body
+	// (a committer cannot remove itself).
+	KindHandover
 	kindMax
 )
 
@@ -58,6 +62,8 @@ func (k Kind) String() string {
 		return "leave"
 	case KindNoGroup:
 		return "no_group"
+	case KindHandover:
+		return "handover"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

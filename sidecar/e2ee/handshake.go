@@ -44,6 +44,8 @@ func (m *Manager) HandleHandshake(ctx context.Context, from string, msg []byte) 
 		return m.onEpochRequest(ctx, from, e.Name)
 	case e.Kind == KindLeave && e.Name != "":
 		return m.onLeave(ctx, from, e.Name)
+	case e.Kind == KindHandover && e.Name != "":
+		return m.onHandover(ctx, from, e.Name, e.Body)
 	case e.Kind == KindNoGroup && e.Name != "" && len(e.Body) == 1:
 		return m.onNoGroup(ctx, from, e.Name, e.Body[0] == 1)
 	}

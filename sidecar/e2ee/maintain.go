@@ -160,8 +160,26 @@ func (m *Manager) renewLeaf(ctx context.Context, gr *group) {
 			m.send(ctx, c, Envelope{Kind: KindKeyPackage, Name: name, Body: req.kpb.Bytes()})
 		}
 	default:
-		// A committer cannot remove itself: it keeps its leaf until it
-		// hands over (not done yet: see the package README).
-		m.log.Warn("mls committer keeps its old credential in the channel", "group", name)
+		// A committer cannot remove itself: the next member replaces its
+		// leaf (KindHandover); with no other member, a new group.
+		gr.mu.Lock()
+		others := gr.memberNodes(m.node)
+		gr.mu.Unlock()
+		if len(others) == 0 {
+			m.mu.Lock()
+			m.drop(gr)
+			m.mu.Unlock()
+			_ = m.joinChannelOnce(ctx, name)
+			return
+		}
+		m.mu.Lock()
+		req, err := m.newJoinReq()
+		if err == nil {
+			m.pendCh[name] = req
+		}
+		m.mu.Unlock()
+		if err == nil {
+			m.send(ctx, lowest(others), Envelope{Kind: KindHandover, Name: name, Body: req.kpb.Bytes()})
+		}
 	}
 }

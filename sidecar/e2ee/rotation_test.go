@@ -177,3 +177,48 @@ func TestDebugHandler(t *testing.T) {
 		t.Fatal(rec.Code)
 	}
 }
+
+func TestCertificateRotationOfCommitter(t *testing.T) {
+	f := newFixture(t)
+	nodes := []string{"n1", "n2", "n3"}
+	f.roster.set(topic, nodes...)
+	srcA := f.source(f.ca, "n1")
+	a := f.managerWith("n1", srcA)
+	b, c := f.manager("n2"), f.manager("n3")
+	joinAll(t, a, b, c)
+	converged(t, nodes, a, b, c)
+	svid, err := f.ca.Issue(identity.MustParseID("spiffe://example.org/ns/agents/sa/n1"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srcA.Rotate(svid, nil); err != nil {
+		t.Fatal(err)
+	}
+	newLeaf := svid.Certificates[0].Raw
+	eventually(t, "committer's leaf renewed at n3", func() bool {
+		c.mu.Lock()
+		gr := c.byTopic[topic]
+		c.mu.Unlock()
+		if gr == nil {
+			return false
+		}
+		gr.mu.Lock()
+		defer gr.mu.Unlock()
+		for _, mem := range gr.g.Members() {
+			if bytes.Equal(mem.Credential.Certificates[0], newLeaf) {
+				return true
+			}
+		}
+		return false
+	})
+	g := converged(t, nodes, a, b, c)
+	if g.Committer != "n1" {
+		t.Fatalf("committer %q", g.Committer)
+	}
+	broadcast(t, a, "from the renewed committer", b, c)
+	// And n1 still commits: a new member is admitted.
+	f.roster.set(topic, "n1", "n2", "n3", "n4")
+	d := f.manager("n4")
+	joinAll(t, d)
+	converged(t, []string{"n1", "n2", "n3", "n4"}, a, b, c, d)
+}
