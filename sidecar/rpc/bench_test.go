@@ -17,7 +17,7 @@ import (
 // TestBench runs the exported benchmark small, as a smoke test.
 func TestBench(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
-	cfg := BenchConfig{UnaryCalls: 50, StreamMessages: 500, MessageBytes: 256}
+	cfg := BenchConfig{UnaryCalls: 50, Concurrency: 4, ConcurrentCalls: 100, Rate: 500, RateCalls: 100, StreamMessages: 500, MessageBytes: 256}
 	if os.Getenv("AGW_RPC_BENCH_FULL") != "" {
 		cfg = DefaultBenchConfig()
 	}
@@ -25,11 +25,18 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Direct.UnaryP50 <= 0 || r.Sidecars.UnaryP50 <= 0 || r.Sidecars.StreamMsgsPerSec <= 0 {
-		t.Fatalf("empty result: %+v", r)
+	for _, p := range []BenchPath{r.Direct, r.Sidecars} {
+		if p.UnaryP50 <= 0 || p.UnaryPerSec <= 0 || p.ConcurrentPerSec <= 0 || p.RateP99 <= 0 || p.StreamMsgsPerSec <= 0 {
+			t.Fatalf("empty result for %s: %+v", p.Name, p)
+		}
 	}
-	if s := r.String(); !strings.Contains(s, "through two sidecars") {
-		t.Fatalf("table: %s", s)
+	for _, want := range []string{"through two sidecars", "concurrent calls/s", "added p99", "stream throughput"} {
+		if s := r.String(); !strings.Contains(s, want) {
+			t.Fatalf("table without %q:\n%s", want, s)
+		}
+	}
+	if _, err := Bench(ctx, BenchConfig{UnaryCalls: 1, StreamMessages: 1}); err == nil {
+		t.Fatal("a config without concurrency or rate was accepted")
 	}
 	t.Logf("\n%s", r)
 }
