@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 )
 
 // changeRecord remembers when a topic's route last changed and the resource
@@ -22,7 +21,6 @@ func (s *Server) publishLocked(ctx context.Context, changed []string) {
 		return
 	}
 	update := make(map[string]types.Resource, len(changed))
-	versions := make(map[string]string, len(changed))
 	var del []string
 	for _, t := range changed {
 		r, err := s.store.Route(ctx, t)
@@ -32,26 +30,22 @@ func (s *Server) publishLocked(ctx context.Context, changed []string) {
 		}
 		if r == nil {
 			del = append(del, t)
-			versions[t] = ""
 			continue
 		}
 		update[t] = r
-		// Same deterministic marshalling and hash as the cache's resource
-		// versions, so an ACK can be matched to this change.
-		if b, err := cachev3.MarshalResource(r); err == nil {
-			versions[t] = cachev3.HashResource(b)
+	}
+	// The change records are written before any stream is notified (ACKs
+	// can only follow), and changesMu is not held across the notification:
+	// stream goroutines take it in their callbacks.
+	record := func(versions map[string]string) {
+		now := time.Now()
+		s.changesMu.Lock()
+		for t, v := range versions {
+			s.changes[t] = changeRecord{version: v, at: now}
 		}
+		s.changesMu.Unlock()
 	}
-	// Record before the cache update (ACKs can only follow it), and without
-	// holding changesMu across it: the cache hands responses to stream
-	// goroutines whose callbacks take changesMu.
-	now := time.Now()
-	s.changesMu.Lock()
-	for t, v := range versions {
-		s.changes[t] = changeRecord{version: v, at: now}
-	}
-	s.changesMu.Unlock()
-	if err := s.cache.UpdateResources(update, del); err != nil {
+	if _, err := s.cache.update(update, del, record); err != nil {
 		s.log.Error("xds cache update failed", "err", err)
 	}
 	s.metrics.routes.Set(float64(s.cache.NumResources()))

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -69,8 +68,7 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	grpcOpts []grpc.ServerOption
 
-	cache  *cachev3.LinearCache
-	mux    *cachev3.MuxCache
+	cache  *RouteCache
 	prefix string
 
 	// indexMu serialises lease changes, store mutations and cache updates,
@@ -137,7 +135,6 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		prefix = hex.EncodeToString(b[:])
 	}
 	prefix += "-"
-	lc := cachev3.NewLinearCache(xds.TypeURL, cachev3.WithVersionPrefix(prefix), cachev3.WithLogger(quietLogger{o.logger}))
 	s := &Server{
 		cfg:      cfg,
 		log:      o.logger.With("component", "control-plane"),
@@ -146,20 +143,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		metrics:  m,
 		gatherer: o.gatherer,
 		grpcOpts: o.grpcOpts,
-		cache:    lc,
+		cache:    NewRouteCache(xds.TypeURL, prefix),
 		prefix:   prefix,
-		mux: &cachev3.MuxCache{
-			Classify:      func(r *cachev3.Request) string { return r.GetTypeUrl() },
-			ClassifyDelta: func(r *cachev3.DeltaRequest) string { return r.GetTypeUrl() },
-			Caches:        map[string]cachev3.Cache{xds.TypeURL: lc},
-		},
-		leases:  make(map[string]*lease),
-		changes: make(map[string]changeRecord),
-		streams: make(map[int64]*streamState),
-		ready:   make(chan struct{}),
-		warm:    make(chan struct{}),
-		closed:  make(chan struct{}),
-		done:    make(chan struct{}),
+		leases:   make(map[string]*lease),
+		changes:  make(map[string]changeRecord),
+		streams:  make(map[int64]*streamState),
+		ready:    make(chan struct{}),
+		warm:     make(chan struct{}),
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	s.serveCtx, s.serveStop = context.WithCancel(context.Background())
 	return s, nil
@@ -181,9 +173,9 @@ func (s *Server) AdminAddr() net.Addr {
 // VersionPrefix is the system version prefix of this replica.
 func (s *Server) VersionPrefix() string { return s.prefix }
 
-// Cache is the go-control-plane cache that serves TopicRoute resources.
-// Tests use it to inject resources; production code leaves it alone.
-func (s *Server) Cache() *cachev3.LinearCache { return s.cache }
+// Cache is the xDS cache that serves TopicRoute resources. Tests use it to
+// inject resources; production code leaves it alone.
+func (s *Server) Cache() *RouteCache { return s.cache }
 
 // Store is the route index.
 func (s *Server) Store() Store { return s.store }
@@ -226,7 +218,7 @@ func (s *Server) Run(ctx context.Context) error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}, s.grpcOpts...)
 	gs := grpc.NewServer(gopts...)
-	ds := delta.NewServer(s.serveCtx, s.mux, &callbacks{s: s}, delta.DeactivateLegacyWildcard())
+	ds := delta.NewServer(s.serveCtx, s.cache, &callbacks{s: s}, delta.DeactivateLegacyWildcard())
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, &adsServer{s: s, delta: ds})
 	agpv1.RegisterRegistryServer(gs, s)
 
