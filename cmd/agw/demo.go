@@ -19,6 +19,8 @@ import (
 	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/internal/logging"
 	"github.com/agwproject/agw/sidecar"
+	"github.com/agwproject/agw/sidecar/e2ee"
+	"github.com/agwproject/agw/sidecar/rpc"
 	xdsclient "github.com/agwproject/agw/xds/client"
 	"github.com/agwproject/agw/xds/controlplane"
 )
@@ -283,7 +285,7 @@ func (d *demo) startSidecar(ctx context.Context, name, cpAddr string) (*sidecarP
 		return nil, err
 	}
 	d.stops = append(d.stops, func() { src.Close() }) // after the sidecar stops
-	s := &sidecarSetup{node: sidecar.DefaultConfig(), xds: xdsclient.DefaultConfig(), nodeSet: true, identity: src}
+	s := &sidecarSetup{node: sidecar.DefaultConfig(), xds: xdsclient.DefaultConfig(), mls: e2ee.DefaultConfig(), rpc: rpc.DefaultConfig(), nodeSet: true, identity: src}
 	s.node.NodeID = name
 	s.node.AgentListen, s.node.PeerListen, s.node.AdminListen = "127.0.0.1:0", peer, "127.0.0.1:0"
 	s.xds.Server = cpAddr

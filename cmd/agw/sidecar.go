@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 
 	"log/slog"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/internal/logging"
 	"github.com/agwproject/agw/sidecar"
+	"github.com/agwproject/agw/sidecar/e2ee"
 	"github.com/agwproject/agw/sidecar/rpc"
 	"github.com/agwproject/agw/xds"
 	xdsclient "github.com/agwproject/agw/xds/client"
@@ -32,6 +34,7 @@ func init() { extraCommands = append(extraCommands, newSidecarCmd) }
 // plane client, after env and flags.
 type sidecarSetup struct {
 	rpc     rpc.Config
+	mls     e2ee.Config
 	node    sidecar.Config
 	xds     xdsclient.Config
 	nodeSet bool // node id given by flag or AGW_NODE_ID
@@ -76,7 +79,7 @@ func (s *sidecarSetup) resolve(getenv func(string) string) error {
 }
 
 func (s *sidecarSetup) validate() error {
-	errs := []error{s.node.Validate(), s.rpc.Validate()}
+	errs := []error{s.node.Validate(), s.rpc.Validate(), s.mls.Validate()}
 	if s.xds.Server != "" {
 		errs = append(errs, s.xds.Validate())
 	}
@@ -89,9 +92,10 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 	s.node, envErr = sidecar.ConfigFromEnv()
 	s.xds = xdsclient.DefaultConfig()
 	envErr = errors.Join(envErr, env.Parse(&s.xds))
-	var rpcErr error
+	var rpcErr, mlsErr error
 	s.rpc, rpcErr = rpc.ConfigFromEnv()
-	envErr = errors.Join(envErr, rpcErr)
+	s.mls, mlsErr = e2ee.ConfigFromEnv()
+	envErr = errors.Join(envErr, rpcErr, mlsErr)
 	s.nodeSet = os.Getenv("AGW_NODE_ID") != ""
 	var check bool
 	cmd := &cobra.Command{
@@ -126,6 +130,7 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 	}
 	s.node.BindFlags(cmd.Flags())
 	s.rpc.BindFlags(cmd.Flags())
+	s.mls.BindFlags(cmd.Flags())
 	// The control plane client shares node id and advertised address with
 	// the node; its other flags are added as they are.
 	xfs := pflag.NewFlagSet("xds", pflag.ContinueOnError)
@@ -150,9 +155,30 @@ func runSidecar(ctx context.Context, s *sidecarSetup, log *slog.Logger) error {
 // sidecarProcess is one sidecar: the gateway node and, when a control plane
 // is configured, its xDS client.
 type sidecarProcess struct {
+	log  *slog.Logger
 	node *sidecar.Node
 	xds  *xdsclient.Client
-	rpc  *rpc.Layer // nil unless AGW_AGENT_NAME is set
+	rpc  *rpc.Layer    // nil unless AGW_AGENT_NAME is set
+	mls  *e2ee.Manager // nil without an identity
+	// ownedIdentity is the identity source built from files, run and closed
+	// here (the demo's in-memory sources belong to the demo).
+	ownedIdentity *identity.Source
+}
+
+// multiSink hands local subscription changes to the xDS mirror and to the
+// MLS layer (the node takes one sink).
+type multiSink []sidecar.SubscriptionSink
+
+func (m multiSink) TopicAdded(topic string) {
+	for _, s := range m {
+		s.TopicAdded(topic)
+	}
+}
+
+func (m multiSink) TopicRemoved(topic string) {
+	for _, s := range m {
+		s.TopicRemoved(topic)
+	}
 }
 
 func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (*sidecarProcess, error) {
@@ -166,21 +192,50 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 			Logger: log, Metrics: interceptors.NewMetrics(reg, "peer"),
 		})...),
 	}
-	if s.identity != nil {
-		opts = append(opts, sidecar.WithIdentitySource(s.identity))
+	p := &sidecarProcess{log: log}
+	src := s.identity
+	if src == nil && s.node.Identity.Enabled() {
+		// Built here rather than by the node, because the MLS layer needs it too.
+		var err error
+		if src, err = identity.NewSource(s.node.Identity, identity.WithLogger(logging.Component(log, "identity")), identity.WithRegisterer(reg)); err != nil {
+			return nil, err
+		}
+		p.ownedIdentity = src
 	}
-	p := &sidecarProcess{}
+	var sinks multiSink
 	if s.xds.Server != "" {
 		xc, err := xdsclient.New(s.xds, xdsclient.WithLogger(log), xdsclient.WithRegisterer(reg))
 		if err != nil {
 			return nil, err
 		}
 		p.xds = xc
-		opts = append(opts, sidecar.WithRouteSource(xc), sidecar.WithSubscriptionSink(xc))
+		opts = append(opts, sidecar.WithRouteSource(xc))
+		sinks = append(sinks, xc)
+	}
+	roster := &e2ee.RouteRoster{}
+	if src != nil {
+		opts = append(opts, sidecar.WithIdentitySource(src))
+		mgr, err := e2ee.New(s.mls, s.node.NodeID, src, nil,
+			e2ee.WithRoster(roster), e2ee.WithLogger(logging.Component(log, "mls")), e2ee.WithRegisterer(reg))
+		if err != nil {
+			return nil, err
+		}
+		p.mls = mgr
+		opts = append(opts, sidecar.WithPeerCrypter(mgr))
+		sinks = append(sinks, mgr)
+	} else {
+		log.Warn("no workload identity configured (AGW_IDENTITY_*): peer links are plaintext and messages between sidecars are NOT end-to-end encrypted; for development only")
+	}
+	if len(sinks) > 0 {
+		opts = append(opts, sidecar.WithSubscriptionSink(sinks))
 	}
 	node, err := sidecar.New(s.node, opts...)
 	if err != nil {
 		return nil, err
+	}
+	roster.Endpoints = node.RouteSource().Endpoints
+	if p.mls != nil {
+		node.HandleAdmin("GET /debug/groups", p.mls.DebugHandler())
 	}
 	p.node = node
 	if s.rpc.Enabled() {
@@ -201,6 +256,33 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 // lets in-flight ones finish, then the node drains and says goodbye to its
 // peers, then the xDS client ends its mirror stream.
 func (p *sidecarProcess) Run(ctx context.Context) error {
+	// The identity reload loop and the MLS layer outlive the node: they stop
+	// after it has drained.
+	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
+	var aux sync.WaitGroup
+	if p.ownedIdentity != nil {
+		aux.Go(func() { _ = p.ownedIdentity.Run(auxCtx) })
+	}
+	if p.mls != nil {
+		aux.Go(func() {
+			if err := p.mls.Run(auxCtx); err != nil && !errors.Is(err, context.Canceled) {
+				p.log.Error("MLS layer stopped", "error", err)
+			}
+		})
+	}
+	err := p.runAll(ctx)
+	stopAux()
+	aux.Wait()
+	if p.mls != nil {
+		_ = p.mls.Close()
+	}
+	if p.ownedIdentity != nil {
+		_ = p.ownedIdentity.Close()
+	}
+	return err
+}
+
+func (p *sidecarProcess) runAll(ctx context.Context) error {
 	if p.rpc == nil {
 		return p.runNode(ctx)
 	}
