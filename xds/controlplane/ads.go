@@ -51,6 +51,14 @@ type sent struct {
 	version string
 }
 
+// pendingResponse is what one response carried: first and, when it
+// carried more than one resource or removal, rest.
+type pendingResponse struct {
+	nonce int64
+	first sent
+	rest  []sent
+}
+
 // streamState is what the control plane tracks of one ADS stream.
 type streamState struct {
 	mu         sync.Mutex
@@ -60,7 +68,7 @@ type streamState struct {
 	opened     time.Time
 	subscribed map[string]time.Time // resource name (or "*") -> when subscribed
 	acked      map[string]string    // resource -> last ACKed version
-	pending    map[int64][]sent     // nonce -> what it carried
+	pending    []pendingResponse    // sent, not yet ACKed or NACKed, oldest first
 	lastNACK   string
 	lastNACKAt time.Time
 	acks       uint64
@@ -71,7 +79,7 @@ type streamState struct {
 type callbacks struct{ s *Server }
 
 func (c *callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
-	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]time.Time{}, acked: map[string]string{}, pending: map[int64][]sent{}}
+	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]time.Time{}, acked: map[string]string{}}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		st.remote = p.Addr.String()
 	}
@@ -93,8 +101,8 @@ func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) {
 }
 
 func (c *callbacks) stream(id int64) *streamState {
-	c.s.streamsMu.Lock()
-	defer c.s.streamsMu.Unlock()
+	c.s.streamsMu.RLock()
+	defer c.s.streamsMu.RUnlock()
 	return c.s.streams[id]
 }
 
@@ -145,12 +153,16 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	if err != nil {
 		return nil // not one of ours; the cache ignores it too
 	}
-	items := st.pending[nonce]
-	for n := range st.pending {
-		if n <= nonce {
-			delete(st.pending, n)
+	// The ACK or NACK of nonce settles it and every older response.
+	var settled pendingResponse
+	found := false
+	k := 0
+	for ; k < len(st.pending) && st.pending[k].nonce <= nonce; k++ {
+		if st.pending[k].nonce == nonce {
+			settled, found = st.pending[k], true
 		}
 	}
+	st.pending = append(st.pending[:0], st.pending[k:]...)
 	if req.GetErrorDetail() != nil {
 		st.nacks++
 		st.lastNACK = req.GetErrorDetail().GetMessage()
@@ -161,7 +173,10 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	}
 	st.acks++
 	c.s.metrics.acks.Inc()
-	for _, it := range items {
+	if !found {
+		return nil
+	}
+	apply := func(it sent) {
 		if it.version == "" {
 			delete(st.acked, it.name)
 		} else {
@@ -174,11 +189,15 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 			subAt, ok = st.subscribed[xds.WildcardName]
 		}
 		if !ok {
-			continue
+			return
 		}
 		if ch, found := c.s.changeFor(it.name); found && ch.version == it.version && !subAt.After(ch.at) {
 			c.s.metrics.convergence.Observe(now.Sub(ch.at).Seconds())
 		}
+	}
+	apply(settled.first)
+	for _, it := range settled.rest {
+		apply(it)
 	}
 	return nil
 }
@@ -193,15 +212,28 @@ func (c *callbacks) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryR
 	if err != nil {
 		return
 	}
-	items := make([]sent, 0, len(resp.GetResources())+len(resp.GetRemovedResources()))
-	for _, r := range resp.GetResources() {
-		items = append(items, sent{name: r.GetName(), version: r.GetVersion()})
+	var p pendingResponse
+	p.nonce = nonce
+	n := 0
+	add := func(it sent) {
+		if n == 0 {
+			p.first = it
+		} else {
+			p.rest = append(p.rest, it)
+		}
+		n++
 	}
-	for _, n := range resp.GetRemovedResources() {
-		items = append(items, sent{name: n})
+	for _, r := range resp.GetResources() {
+		add(sent{name: r.GetName(), version: r.GetVersion()})
+	}
+	for _, name := range resp.GetRemovedResources() {
+		add(sent{name: name})
+	}
+	if n == 0 {
+		return
 	}
 	st.mu.Lock()
-	st.pending[nonce] = items
+	st.pending = append(st.pending, p)
 	st.mu.Unlock()
 }
 

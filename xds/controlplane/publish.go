@@ -65,8 +65,8 @@ func (s *Server) pruneChanges(age time.Duration) {
 
 // changeFor returns the change record of topic.
 func (s *Server) changeFor(topic string) (changeRecord, bool) {
-	s.changesMu.Lock()
-	defer s.changesMu.Unlock()
+	s.changesMu.RLock()
+	defer s.changesMu.RUnlock()
 	c, ok := s.changes[topic]
 	return c, ok
 }

@@ -77,10 +77,10 @@ type Server struct {
 	leases   map[string]*lease
 	leaseGen uint64
 
-	changesMu sync.Mutex
+	changesMu sync.RWMutex
 	changes   map[string]changeRecord // topic -> latest change, for convergence
 
-	streamsMu sync.Mutex
+	streamsMu sync.RWMutex
 	streams   map[int64]*streamState
 
 	ready     chan struct{}
