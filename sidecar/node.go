@@ -23,6 +23,12 @@ import (
 // frameOverhead is the room a gRPC frame needs beyond its message.
 const frameOverhead = 16 << 10
 
+// HTTP/2 windows of the agent API.
+const (
+	agentWindow     = 1 << 20
+	agentConnWindow = 16 << 20
+)
+
 // ErrClosed is returned by Run after Close, or when Run is called twice.
 var ErrClosed = errors.New("sidecar: node closed")
 
@@ -236,6 +242,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	agentSrv := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit), grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(wireCodec{}),
+		// The agent is in the pod: fixed windows, no BDP pings after
+		// every publish.
+		grpc.InitialWindowSize(agentWindow), grpc.InitialConnWindowSize(agentConnWindow),
 	}, n.opts.agentOpts...)...)
 	agpv1.RegisterGatewayServer(agentSrv, &gatewayServer{n: n})
 	peerSrv := grpc.NewServer(append([]grpc.ServerOption{

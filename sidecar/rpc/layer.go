@@ -193,7 +193,8 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 	defer scancel()
 	cl, err := client.Dial(sctx, addr,
 		client.WithDeliveryBuffer(4096),
-		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))),
+		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+			grpc.WithInitialWindowSize(loopbackWindow), grpc.WithInitialConnWindowSize(loopbackConnWindow)),
 		client.WithDialOptions(l.o.agentOpts...))
 	if err != nil {
 		return fmt.Errorf("rpc: connect to the sidecar's agent API: %w", err)

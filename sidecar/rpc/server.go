@@ -46,15 +46,26 @@ func (l *Layer) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(l.handle),
 		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.InitialWindowSize(loopbackWindow), grpc.InitialConnWindowSize(loopbackConnWindow),
 	}
 	opts = append(opts, interceptors.InterceptChain(c)...)
 	return append(opts, l.o.srvOpts...)
 }
 
+// Every connection of the layer is on loopback (the agent, the app, the
+// sidecar's agent API): fixed HTTP/2 windows instead of grpc's
+// bandwidth-delay estimation, whose pings would otherwise follow the data
+// of every call (measured: a PING frame and its ack per call on each link).
+const (
+	loopbackWindow     = 1 << 20
+	loopbackConnWindow = 16 << 20
+)
+
 // appDialOptions builds the client of the agent's own gRPC server.
 func (l *Layer) appDialOptions() []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(l.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(l.cfg.MaxMessageBytes)),
+		grpc.WithInitialWindowSize(loopbackWindow), grpc.WithInitialConnWindowSize(loopbackConnWindow),
 	}
 	opts = append(opts, interceptors.ClientChain(l.chainConfig())...)
 	return append(opts, l.o.appOpts...)
