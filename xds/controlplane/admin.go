@@ -54,7 +54,7 @@ func (s *Server) adminHandler() http.Handler {
 		runtime.GC() // the second GC empties sync.Pool victim caches
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		writeJSON(w, map[string]uint64{"heap_inuse": ms.HeapInuse, "heap_alloc": ms.HeapAlloc})
+		writeJSON(w, map[string]uint64{"heap_inuse": ms.HeapInuse, "heap_alloc": ms.HeapAlloc, "stack_inuse": ms.StackInuse, "goroutines": uint64(runtime.NumGoroutine())})
 	})
 	return mux
 }

@@ -74,6 +74,12 @@ type Result struct {
 	HeapBefore   uint64  `json:"heap_before"`
 	HeapAfter    uint64  `json:"heap_after"`
 	BytesPerNode float64 `json:"bytes_per_node"`
+	// Goroutine stacks are not in the heap figure: stack memory in use
+	// before and after, per node, and goroutines per node (same scope).
+	StackBefore       uint64  `json:"stack_before"`
+	StackAfter        uint64  `json:"stack_after"`
+	StackBytesPerNode float64 `json:"stack_bytes_per_node"`
+	GoroutinesPerNode float64 `json:"goroutines_per_node"`
 	// CPU time per change spent by this process (the clients, plus the
 	// control plane when it runs in process) and by a separate control
 	// plane process (0 when in process). On a loaded machine latency
@@ -87,8 +93,8 @@ type Result struct {
 
 // String is a one-line summary.
 func (r Result) String() string {
-	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node (%s) cpu/change: process=%s control-plane=%s",
-		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.MemoryScope,
+	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node heap + %.0f B/node stacks, %.1f goroutines/node (%s) cpu/change: process=%s control-plane=%s",
+		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.GoroutinesPerNode, r.MemoryScope,
 		r.ClientCPUPerChange.Round(10*time.Microsecond), r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
 }
 
@@ -143,9 +149,11 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 	}
 	defer cp.stop()
 	res.MemoryScope = cp.scope
-	if res.HeapBefore, err = cp.heap(ctx); err != nil {
+	before, err := cp.heap(ctx)
+	if err != nil {
 		return res, err
 	}
+	res.HeapBefore, res.StackBefore = before.HeapInuse, before.StackInuse
 
 	var cur atomic.Pointer[change]
 	clients := make([]*benchClient, n)
@@ -192,11 +200,19 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 	}
 	res.ConnectTime = time.Since(t0)
 	log.Info("clients connected", "nodes", n, "took", res.ConnectTime)
-	if res.HeapAfter, err = cp.heap(ctx); err != nil {
+	after, err := cp.heap(ctx)
+	if err != nil {
 		return res, err
 	}
+	res.HeapAfter, res.StackAfter = after.HeapInuse, after.StackInuse
 	if res.HeapAfter > res.HeapBefore {
 		res.BytesPerNode = float64(res.HeapAfter-res.HeapBefore) / float64(n)
+	}
+	if res.StackAfter > res.StackBefore {
+		res.StackBytesPerNode = float64(res.StackAfter-res.StackBefore) / float64(n)
+	}
+	if after.Goroutines > before.Goroutines {
+		res.GoroutinesPerNode = float64(after.Goroutines-before.Goroutines) / float64(n)
 	}
 
 	var perChange, perClient []time.Duration
@@ -290,11 +306,18 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[i]
 }
 
+// memStats is what the harness reads of the control plane's memory.
+type memStats struct {
+	HeapInuse  uint64 `json:"heap_inuse"`
+	StackInuse uint64 `json:"stack_inuse"`
+	Goroutines uint64 `json:"goroutines"`
+}
+
 // cpHandle is a control plane in process or in a child process.
 type cpHandle struct {
 	addr  string
 	scope string
-	heap  func(context.Context) (uint64, error)
+	heap  func(context.Context) (memStats, error)
 	cpu   func(context.Context) (time.Duration, error)
 	stop  func()
 }
@@ -308,12 +331,12 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cpHandle{addr: cp.Addr, scope: "process (control plane + clients)", heap: func(context.Context) (uint64, error) {
+		return &cpHandle{addr: cp.Addr, scope: "process (control plane + clients)", heap: func(context.Context) (memStats, error) {
 			runtime.GC()
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			return ms.HeapInuse, nil
+			return memStats{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: uint64(runtime.NumGoroutine())}, nil
 		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, stop: func() { _ = cp.Stop() }}, nil
 	}
 	grpcAddr, err := freeAddr()
@@ -365,21 +388,19 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	heap := func(ctx context.Context) (uint64, error) {
+	heap := func(ctx context.Context) (memStats, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/heap", nil)
 		resp, err := hc.Do(req)
 		if err != nil {
-			return 0, fmt.Errorf("read control plane heap: %w", err)
+			return memStats{}, fmt.Errorf("read control plane heap: %w", err)
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		var v struct {
-			HeapInuse uint64 `json:"heap_inuse"`
-		}
+		var v memStats
 		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("read control plane heap: status %d: %s", resp.StatusCode, b)
+			return memStats{}, fmt.Errorf("read control plane heap: status %d: %s", resp.StatusCode, b)
 		}
-		return v.HeapInuse, nil
+		return v, nil
 	}
 	cpu := func(ctx context.Context) (time.Duration, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)

@@ -77,7 +77,7 @@ func TestConvergenceBenchSeparateControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.MemoryScope != "control-plane" || res.BytesPerNode <= 0 || res.Changes != 4 {
+	if res.MemoryScope != "control-plane" || res.BytesPerNode <= 0 || res.GoroutinesPerNode < 1 || res.Changes != 4 {
 		t.Fatalf("implausible result %+v", res)
 	}
 	t.Log(res)
