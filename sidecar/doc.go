@@ -61,7 +61,11 @@
 // or a peer claiming this node's id, with ALREADY_EXISTS. When both sides
 // dial each other, the link dialled by the lower node id is kept. Lost links
 // are redialled with exponential backoff and jitter (ReconnectMin to
-// ReconnectMax); a shutting-down node sends Goodbye first.
+// ReconnectMax); a shutting-down node sends Goodbye first. A node that
+// sets Handshake.batch_frames accepts PeerFrame.batch: the link's writer
+// then sends the messages already queued when it wakes (up to 64, within
+// the remote's max message bytes) in one frame, never waiting for more;
+// to a peer that does not set it, every message goes in its own frame.
 //
 // Data plane: messages travel in wire form. A message is never decoded: its
 // header fields are read and checked in place, the fields the node sets

@@ -67,6 +67,7 @@ func FuzzPeerFrame(f *testing.F) {
 		{Kind: &agpv1.PeerFrame_Message{Message: &agpv1.Message{}}},
 		{Kind: &agpv1.PeerFrame_Handshake{Handshake: &agpv1.Handshake{NodeId: "b", ProtocolVersion: 1}}},
 		{Kind: &agpv1.PeerFrame_Goodbye{Goodbye: &agpv1.Goodbye{Reason: "x"}}},
+		{Kind: &agpv1.PeerFrame_Batch{Batch: &agpv1.Batch{Messages: []*agpv1.Message{msgTo(tp, 0), msgTo(tp, 1), {}}}}},
 		{},
 	}
 	for _, s := range seeds {

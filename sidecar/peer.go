@@ -2,12 +2,14 @@ package sidecar
 
 import (
 	"context"
+	"fmt"
 	"google.golang.org/protobuf/proto"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // peerItem is one entry of a peer send queue.
@@ -44,6 +46,7 @@ type peerLink struct {
 	outbound bool
 	dialer   string // node id of the side that dialled
 	remote   string
+	batch    bool // the remote accepts PeerFrame.batch (set before the writer starts)
 	send     func(*agpv1.PeerFrame) error
 	sendMsg  func(any) error
 	closeSnd func() error // outbound only
@@ -201,6 +204,7 @@ func (n *Node) attach(p *peer, l *peerLink, hs *agpv1.Handshake, peerIdentity st
 		cur.close() // replaced; its own detach sees it is no longer current
 	}
 	p.link = l
+	l.batch = hs.GetBatchFrames()
 	p.mu.Lock()
 	p.remote = l.remote
 	p.identity = peerIdentity
@@ -278,10 +282,16 @@ func (n *Node) peerReader(l *peerLink, recv func(*rawFrame) error) error {
 // wire-form fast path. It returns an error only when the link must end.
 func (n *Node) handlePeerBytes(l *peerLink, b []byte) error {
 	p := l.p
-	kind, val, once, _, err := scanOneof(b, 1, 3)
-	if err == nil && kind == 2 && once {
-		n.handlePeerMessage(p, val)
-		return nil
+	kind, val, once, _, err := scanOneof(b, 1, 4)
+	if err == nil && once {
+		switch kind {
+		case 2:
+			n.handlePeerMessage(p, val)
+			return nil
+		case 4:
+			n.handlePeerBatch(p, val)
+			return nil
+		}
 	}
 	var f agpv1.PeerFrame
 	if err := proto.Unmarshal(b, &f); err != nil {
@@ -303,6 +313,16 @@ func (n *Node) handlePeerBytes(l *peerLink, b []byte) error {
 			return nil
 		}
 		n.handlePeerMessage(p, w.body)
+	case *agpv1.PeerFrame_Batch:
+		for _, m := range k.Batch.GetMessages() {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				p.drops.Add(1)
+				n.m.drop(DropMalformed, 1)
+				continue
+			}
+			n.handlePeerMessage(p, b)
+		}
 	case *agpv1.PeerFrame_Goodbye:
 		n.log.Info("peer says goodbye", "peer", p.nodeID, "reason", k.Goodbye.GetReason())
 		p.lmu.Lock()
@@ -320,14 +340,21 @@ func (n *Node) handlePeerBytes(l *peerLink, b []byte) error {
 }
 
 // peerWriter sends p's queue on l until l ends; on Goodbye it sends the
-// Goodbye frame, drains the queue and closes the link.
+// Goodbye frame, drains the queue and closes the link. When the remote
+// accepts batches, the messages already queued when the writer wakes go out
+// in as few frames as the remote's size limit allows (at most maxBatch
+// each): nothing waits for a batch to fill.
 func (n *Node) peerWriter(l *peerLink) {
 	defer close(l.writerDone)
 	p := l.p
+	var items []peerItem
+	if l.batch {
+		items = make([]peerItem, 0, maxBatch)
+	}
 	for {
 		select {
 		case it := <-p.q:
-			if !n.sendPeer(l, it) {
+			if !n.sendQueued(l, it, items) {
 				l.close()
 				return
 			}
@@ -336,7 +363,7 @@ func (n *Node) peerWriter(l *peerLink) {
 			for drained := false; !drained; {
 				select {
 				case it := <-p.q:
-					if !n.sendPeer(l, it) {
+					if !n.sendQueued(l, it, items) {
 						drained = true
 					}
 				case <-l.done:
@@ -357,6 +384,90 @@ func (n *Node) peerWriter(l *peerLink) {
 	}
 }
 
+// maxBatch bounds the messages in one PeerFrame.batch.
+const maxBatch = 64
+
+// sendQueued sends it and, on a link that takes batches, whatever else is
+// queued for the peer right now (up to maxBatch messages in all). items is
+// the writer's scratch slice. It reports false when the link failed; the
+// messages it took from the queue are then dropped.
+func (n *Node) sendQueued(l *peerLink, it peerItem, items []peerItem) bool {
+	if !l.batch {
+		return n.sendPeer(l, it)
+	}
+	items = append(items[:0], it)
+drain:
+	for len(items) < maxBatch {
+		select {
+		case it := <-l.p.q:
+			items = append(items, it)
+		default:
+			break drain
+		}
+	}
+	limit := int(l.p.maxMsg.Load())
+	if limit == 0 {
+		limit = n.cfg.MaxMessageBytes
+	}
+	ok := true
+	for len(items) > 0 {
+		k, size := 1, batchEntrySize(items[0].w)
+		for k < len(items) {
+			s := batchEntrySize(items[k].w)
+			if size+s > limit {
+				break
+			}
+			size += s
+			k++
+		}
+		switch {
+		case !ok:
+			for _, it := range items[:k] {
+				it.w.unref()
+			}
+		case k == 1:
+			ok = n.sendPeer(l, items[0])
+		default:
+			ok = n.sendBatch(l, items[:k], size)
+		}
+		clear(items[:k])
+		items = items[k:]
+	}
+	return ok
+}
+
+// sendBatch sends items, whose Batch encoding is size bytes, in one frame.
+func (n *Node) sendBatch(l *peerLink, items []peerItem, size int) bool {
+	if err := l.sendMsg(newPeerBatchFrame(items, size)); err != nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	for _, it := range items {
+		l.p.countOut(it.w.size(), now)
+		n.m.latency.Observe(float64(now-it.t0) / 1e9)
+	}
+	n.m.msgsOut[KindPeer].Add(float64(len(items)))
+	return true
+}
+
+// handlePeerBatch handles the value of a PeerFrame.batch: each
+// Batch.messages entry as if it had arrived in its own frame.
+func (n *Node) handlePeerBatch(p *peer, b []byte) {
+	for len(b) > 0 {
+		num, typ, tn, vn, err := consumeField(b)
+		if err != nil {
+			n.dropMalformed(p, time.Now().UnixNano(), "", fmt.Errorf("batch: %w", err))
+			return
+		}
+		if num == 1 && typ == protowire.BytesType {
+			mb, _ := protowire.ConsumeBytes(b[tn:])
+			n.handlePeerMessage(p, mb)
+		}
+		// Any other field is unknown to Batch; protobuf skips it too.
+		b = b[tn+vn:]
+	}
+}
+
 func (n *Node) sendPeer(l *peerLink, it peerItem) bool {
 	if err := l.sendMsg((*peerMsgFrame)(it.w)); err != nil {
 		return false
@@ -374,6 +485,7 @@ func (n *Node) handshake() *agpv1.Handshake {
 		ProtocolVersion:   ProtocolVersion,
 		AdvertisedAddress: n.AdvertiseAddress(),
 		MaxMessageBytes:   uint32(n.cfg.MaxMessageBytes),
+		BatchFrames:       true,
 	}
 }
 

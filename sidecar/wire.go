@@ -40,7 +40,7 @@ type wmsg struct {
 	pn     uint8
 }
 
-var bodyPool = mem.DefaultBufferPool()
+var bodyPool mem.BufferPool = new(bufPool)
 
 // ref takes a reference for a queued send.
 func (w *wmsg) ref() {
@@ -257,6 +257,8 @@ func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(f.dpre[:f.dn]), (*wmsg)(f).bodyBuffer()}, nil
 	case *peerMsgFrame:
 		return mem.BufferSlice{mem.SliceBuffer(f.ppre[:f.pn]), (*wmsg)(f).bodyBuffer()}, nil
+	case peerBatchFrame:
+		return mem.BufferSlice(f), nil
 	case *agpv1.AgentResponse:
 		if a := f.GetAck(); a != nil && len(f.ProtoReflect().GetUnknown()) == 0 && len(a.ProtoReflect().GetUnknown()) == 0 {
 			return mem.BufferSlice{mem.SliceBuffer(encodeAck(a))}, nil
@@ -267,16 +269,48 @@ func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*rawFrame); ok {
-		if len(data) == 1 {
-			data.Ref()
-			r.bufs = data
-			r.b = data[0].ReadOnlyData()
-		} else {
-			r.b = data.Materialize()
+		if len(data) != 1 {
+			// A frame larger than one HTTP/2 data frame (a batch, or a
+			// large message) arrives in pieces: join them in a pooled
+			// buffer rather than a fresh allocation.
+			buf := data.MaterializeToBuffer(bodyPool)
+			r.bufs = mem.BufferSlice{buf}
+			r.b = buf.ReadOnlyData()
+			return nil
 		}
+		data.Ref()
+		r.bufs = data
+		r.b = data[0].ReadOnlyData()
 		return nil
 	}
 	return protoCodec.Unmarshal(data, v)
+}
+
+// peerBatchFrame is a PeerFrame{batch: {messages: ...}} ready to send: the
+// few bytes around each message and the shared message bodies.
+type peerBatchFrame mem.BufferSlice
+
+// batchEntrySize is the size of w as one Batch.messages entry.
+func batchEntrySize(w *wmsg) int {
+	return 1 + protowire.SizeVarint(uint64(len(w.body))) + len(w.body)
+}
+
+// newPeerBatchFrame builds the frame of items, whose entries take size
+// bytes in all (the sum of batchEntrySize). Each item's reference passes to
+// the frame, as for a single send.
+func newPeerBatchFrame(items []peerItem, size int) peerBatchFrame {
+	pre := make([]byte, 0, 1+binary10+len(items)*(1+binary10))
+	pre = protowire.AppendTag(pre, 4, protowire.BytesType)
+	pre = protowire.AppendVarint(pre, uint64(size))
+	f := make(peerBatchFrame, 0, 1+2*len(items))
+	start := 0
+	for _, it := range items {
+		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
+		pre = protowire.AppendVarint(pre, uint64(len(it.w.body)))
+		f = append(f, mem.SliceBuffer(pre[start:len(pre):len(pre)]), it.w.bodyBuffer())
+		start = len(pre)
+	}
+	return f
 }
 
 // bodyBuffer wraps the body for one send; for a pooled body the send's

@@ -75,7 +75,7 @@ func (x SubscriptionChange_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SubscriptionChange_Op.Descriptor instead.
 func (SubscriptionChange_Op) EnumDescriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{14, 0}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type RouteEndpoint_Status int32
@@ -125,7 +125,7 @@ func (x RouteEndpoint_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RouteEndpoint_Status.Descriptor instead.
 func (RouteEndpoint_Status) EnumDescriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{17, 0}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{18, 0}
 }
 
 // Header travels with every message. Routing fields stay outside any
@@ -804,6 +804,7 @@ type PeerFrame struct {
 	//	*PeerFrame_Handshake
 	//	*PeerFrame_Message
 	//	*PeerFrame_Goodbye
+	//	*PeerFrame_Batch
 	Kind          isPeerFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -873,6 +874,15 @@ func (x *PeerFrame) GetGoodbye() *Goodbye {
 	return nil
 }
 
+func (x *PeerFrame) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Kind.(*PeerFrame_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isPeerFrame_Kind interface {
 	isPeerFrame_Kind()
 }
@@ -889,11 +899,65 @@ type PeerFrame_Goodbye struct {
 	Goodbye *Goodbye `protobuf:"bytes,3,opt,name=goodbye,proto3,oneof"`
 }
 
+type PeerFrame_Batch struct {
+	// Several messages in one frame; sent only to a peer whose Handshake
+	// set batch_frames.
+	Batch *Batch `protobuf:"bytes,4,opt,name=batch,proto3,oneof"`
+}
+
 func (*PeerFrame_Handshake) isPeerFrame_Kind() {}
 
 func (*PeerFrame_Message) isPeerFrame_Kind() {}
 
 func (*PeerFrame_Goodbye) isPeerFrame_Kind() {}
+
+func (*PeerFrame_Batch) isPeerFrame_Kind() {}
+
+// Messages sent together on a peer link, each handled as if it had arrived
+// in its own PeerFrame.message.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_agp_v1_agp_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_agp_v1_agp_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Batch) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
 
 type Handshake struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -903,13 +967,16 @@ type Handshake struct {
 	AdvertisedAddress string `protobuf:"bytes,3,opt,name=advertised_address,json=advertisedAddress,proto3" json:"advertised_address,omitempty"`
 	// Largest message the sender accepts, in bytes.
 	MaxMessageBytes uint32 `protobuf:"varint,4,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The sender accepts PeerFrame.batch. Optional within protocol version 1:
+	// a peer that does not set it gets one message per frame.
+	BatchFrames   bool `protobuf:"varint,5,opt,name=batch_frames,json=batchFrames,proto3" json:"batch_frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Handshake) Reset() {
 	*x = Handshake{}
-	mi := &file_agp_v1_agp_proto_msgTypes[11]
+	mi := &file_agp_v1_agp_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +988,7 @@ func (x *Handshake) String() string {
 func (*Handshake) ProtoMessage() {}
 
 func (x *Handshake) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[11]
+	mi := &file_agp_v1_agp_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1001,7 @@ func (x *Handshake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handshake.ProtoReflect.Descriptor instead.
 func (*Handshake) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{11}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Handshake) GetNodeId() string {
@@ -965,6 +1032,13 @@ func (x *Handshake) GetMaxMessageBytes() uint32 {
 	return 0
 }
 
+func (x *Handshake) GetBatchFrames() bool {
+	if x != nil {
+		return x.BatchFrames
+	}
+	return false
+}
+
 // Sent by a sidecar that is shutting down, before it closes the link.
 type Goodbye struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -975,7 +1049,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_agp_v1_agp_proto_msgTypes[12]
+	mi := &file_agp_v1_agp_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1061,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[12]
+	mi := &file_agp_v1_agp_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1074,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{12}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Goodbye) GetReason() string {
@@ -1027,7 +1101,7 @@ type MirrorRequest struct {
 
 func (x *MirrorRequest) Reset() {
 	*x = MirrorRequest{}
-	mi := &file_agp_v1_agp_proto_msgTypes[13]
+	mi := &file_agp_v1_agp_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1113,7 @@ func (x *MirrorRequest) String() string {
 func (*MirrorRequest) ProtoMessage() {}
 
 func (x *MirrorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[13]
+	mi := &file_agp_v1_agp_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1126,7 @@ func (x *MirrorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorRequest.ProtoReflect.Descriptor instead.
 func (*MirrorRequest) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{13}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MirrorRequest) GetNodeId() string {
@@ -1100,7 +1174,7 @@ type SubscriptionChange struct {
 
 func (x *SubscriptionChange) Reset() {
 	*x = SubscriptionChange{}
-	mi := &file_agp_v1_agp_proto_msgTypes[14]
+	mi := &file_agp_v1_agp_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1186,7 @@ func (x *SubscriptionChange) String() string {
 func (*SubscriptionChange) ProtoMessage() {}
 
 func (x *SubscriptionChange) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[14]
+	mi := &file_agp_v1_agp_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1199,7 @@ func (x *SubscriptionChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionChange.ProtoReflect.Descriptor instead.
 func (*SubscriptionChange) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{14}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscriptionChange) GetOp() SubscriptionChange_Op {
@@ -1152,7 +1226,7 @@ type MirrorResponse struct {
 
 func (x *MirrorResponse) Reset() {
 	*x = MirrorResponse{}
-	mi := &file_agp_v1_agp_proto_msgTypes[15]
+	mi := &file_agp_v1_agp_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1238,7 @@ func (x *MirrorResponse) String() string {
 func (*MirrorResponse) ProtoMessage() {}
 
 func (x *MirrorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[15]
+	mi := &file_agp_v1_agp_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1251,7 @@ func (x *MirrorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorResponse.ProtoReflect.Descriptor instead.
 func (*MirrorResponse) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{15}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MirrorResponse) GetAckedSequence() uint64 {
@@ -1197,7 +1271,7 @@ type TopicRoute struct {
 
 func (x *TopicRoute) Reset() {
 	*x = TopicRoute{}
-	mi := &file_agp_v1_agp_proto_msgTypes[16]
+	mi := &file_agp_v1_agp_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1283,7 @@ func (x *TopicRoute) String() string {
 func (*TopicRoute) ProtoMessage() {}
 
 func (x *TopicRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[16]
+	mi := &file_agp_v1_agp_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1296,7 @@ func (x *TopicRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicRoute.ProtoReflect.Descriptor instead.
 func (*TopicRoute) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{16}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TopicRoute) GetTopic() string {
@@ -1250,7 +1324,7 @@ type RouteEndpoint struct {
 
 func (x *RouteEndpoint) Reset() {
 	*x = RouteEndpoint{}
-	mi := &file_agp_v1_agp_proto_msgTypes[17]
+	mi := &file_agp_v1_agp_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1336,7 @@ func (x *RouteEndpoint) String() string {
 func (*RouteEndpoint) ProtoMessage() {}
 
 func (x *RouteEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_agp_v1_agp_proto_msgTypes[17]
+	mi := &file_agp_v1_agp_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1349,7 @@ func (x *RouteEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEndpoint.ProtoReflect.Descriptor instead.
 func (*RouteEndpoint) Descriptor() ([]byte, []int) {
-	return file_agp_v1_agp_proto_rawDescGZIP(), []int{17}
+	return file_agp_v1_agp_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RouteEndpoint) GetNodeId() string {
@@ -1350,17 +1424,21 @@ const file_agp_v1_agp_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xa0\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xc7\x01\n" +
 	"\tPeerFrame\x121\n" +
 	"\thandshake\x18\x01 \x01(\v2\x11.agp.v1.HandshakeH\x00R\thandshake\x12+\n" +
 	"\amessage\x18\x02 \x01(\v2\x0f.agp.v1.MessageH\x00R\amessage\x12+\n" +
-	"\agoodbye\x18\x03 \x01(\v2\x0f.agp.v1.GoodbyeH\x00R\agoodbyeB\x06\n" +
-	"\x04kind\"\xaa\x01\n" +
+	"\agoodbye\x18\x03 \x01(\v2\x0f.agp.v1.GoodbyeH\x00R\agoodbye\x12%\n" +
+	"\x05batch\x18\x04 \x01(\v2\r.agp.v1.BatchH\x00R\x05batchB\x06\n" +
+	"\x04kind\"4\n" +
+	"\x05Batch\x12+\n" +
+	"\bmessages\x18\x01 \x03(\v2\x0f.agp.v1.MessageR\bmessages\"\xcd\x01\n" +
 	"\tHandshake\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12)\n" +
 	"\x10protocol_version\x18\x02 \x01(\rR\x0fprotocolVersion\x12-\n" +
 	"\x12advertised_address\x18\x03 \x01(\tR\x11advertisedAddress\x12*\n" +
-	"\x11max_message_bytes\x18\x04 \x01(\rR\x0fmaxMessageBytes\"!\n" +
+	"\x11max_message_bytes\x18\x04 \x01(\rR\x0fmaxMessageBytes\x12!\n" +
+	"\fbatch_frames\x18\x05 \x01(\bR\vbatchFrames\"!\n" +
 	"\aGoodbye\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xb1\x01\n" +
 	"\rMirrorRequest\x12\x17\n" +
@@ -1411,7 +1489,7 @@ func file_agp_v1_agp_proto_rawDescGZIP() []byte {
 }
 
 var file_agp_v1_agp_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agp_v1_agp_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_agp_v1_agp_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_agp_v1_agp_proto_goTypes = []any{
 	(SubscriptionChange_Op)(0), // 0: agp.v1.SubscriptionChange.Op
 	(RouteEndpoint_Status)(0),  // 1: agp.v1.RouteEndpoint.Status
@@ -1426,17 +1504,18 @@ var file_agp_v1_agp_proto_goTypes = []any{
 	(*Ack)(nil),                // 10: agp.v1.Ack
 	(*Error)(nil),              // 11: agp.v1.Error
 	(*PeerFrame)(nil),          // 12: agp.v1.PeerFrame
-	(*Handshake)(nil),          // 13: agp.v1.Handshake
-	(*Goodbye)(nil),            // 14: agp.v1.Goodbye
-	(*MirrorRequest)(nil),      // 15: agp.v1.MirrorRequest
-	(*SubscriptionChange)(nil), // 16: agp.v1.SubscriptionChange
-	(*MirrorResponse)(nil),     // 17: agp.v1.MirrorResponse
-	(*TopicRoute)(nil),         // 18: agp.v1.TopicRoute
-	(*RouteEndpoint)(nil),      // 19: agp.v1.RouteEndpoint
-	nil,                        // 20: agp.v1.Header.MetadataEntry
+	(*Batch)(nil),              // 13: agp.v1.Batch
+	(*Handshake)(nil),          // 14: agp.v1.Handshake
+	(*Goodbye)(nil),            // 15: agp.v1.Goodbye
+	(*MirrorRequest)(nil),      // 16: agp.v1.MirrorRequest
+	(*SubscriptionChange)(nil), // 17: agp.v1.SubscriptionChange
+	(*MirrorResponse)(nil),     // 18: agp.v1.MirrorResponse
+	(*TopicRoute)(nil),         // 19: agp.v1.TopicRoute
+	(*RouteEndpoint)(nil),      // 20: agp.v1.RouteEndpoint
+	nil,                        // 21: agp.v1.Header.MetadataEntry
 }
 var file_agp_v1_agp_proto_depIdxs = []int32{
-	20, // 0: agp.v1.Header.metadata:type_name -> agp.v1.Header.MetadataEntry
+	21, // 0: agp.v1.Header.metadata:type_name -> agp.v1.Header.MetadataEntry
 	2,  // 1: agp.v1.Message.header:type_name -> agp.v1.Header
 	5,  // 2: agp.v1.AgentRequest.subscribe:type_name -> agp.v1.Subscribe
 	6,  // 3: agp.v1.AgentRequest.unsubscribe:type_name -> agp.v1.Unsubscribe
@@ -1446,24 +1525,26 @@ var file_agp_v1_agp_proto_depIdxs = []int32{
 	10, // 7: agp.v1.AgentResponse.ack:type_name -> agp.v1.Ack
 	11, // 8: agp.v1.AgentResponse.error:type_name -> agp.v1.Error
 	3,  // 9: agp.v1.Delivery.message:type_name -> agp.v1.Message
-	13, // 10: agp.v1.PeerFrame.handshake:type_name -> agp.v1.Handshake
+	14, // 10: agp.v1.PeerFrame.handshake:type_name -> agp.v1.Handshake
 	3,  // 11: agp.v1.PeerFrame.message:type_name -> agp.v1.Message
-	14, // 12: agp.v1.PeerFrame.goodbye:type_name -> agp.v1.Goodbye
-	16, // 13: agp.v1.MirrorRequest.changes:type_name -> agp.v1.SubscriptionChange
-	0,  // 14: agp.v1.SubscriptionChange.op:type_name -> agp.v1.SubscriptionChange.Op
-	19, // 15: agp.v1.TopicRoute.endpoints:type_name -> agp.v1.RouteEndpoint
-	1,  // 16: agp.v1.RouteEndpoint.status:type_name -> agp.v1.RouteEndpoint.Status
-	4,  // 17: agp.v1.Gateway.Connect:input_type -> agp.v1.AgentRequest
-	12, // 18: agp.v1.Peer.Link:input_type -> agp.v1.PeerFrame
-	15, // 19: agp.v1.Registry.Mirror:input_type -> agp.v1.MirrorRequest
-	8,  // 20: agp.v1.Gateway.Connect:output_type -> agp.v1.AgentResponse
-	12, // 21: agp.v1.Peer.Link:output_type -> agp.v1.PeerFrame
-	17, // 22: agp.v1.Registry.Mirror:output_type -> agp.v1.MirrorResponse
-	20, // [20:23] is the sub-list for method output_type
-	17, // [17:20] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 12: agp.v1.PeerFrame.goodbye:type_name -> agp.v1.Goodbye
+	13, // 13: agp.v1.PeerFrame.batch:type_name -> agp.v1.Batch
+	3,  // 14: agp.v1.Batch.messages:type_name -> agp.v1.Message
+	17, // 15: agp.v1.MirrorRequest.changes:type_name -> agp.v1.SubscriptionChange
+	0,  // 16: agp.v1.SubscriptionChange.op:type_name -> agp.v1.SubscriptionChange.Op
+	20, // 17: agp.v1.TopicRoute.endpoints:type_name -> agp.v1.RouteEndpoint
+	1,  // 18: agp.v1.RouteEndpoint.status:type_name -> agp.v1.RouteEndpoint.Status
+	4,  // 19: agp.v1.Gateway.Connect:input_type -> agp.v1.AgentRequest
+	12, // 20: agp.v1.Peer.Link:input_type -> agp.v1.PeerFrame
+	16, // 21: agp.v1.Registry.Mirror:input_type -> agp.v1.MirrorRequest
+	8,  // 22: agp.v1.Gateway.Connect:output_type -> agp.v1.AgentResponse
+	12, // 23: agp.v1.Peer.Link:output_type -> agp.v1.PeerFrame
+	18, // 24: agp.v1.Registry.Mirror:output_type -> agp.v1.MirrorResponse
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_agp_v1_agp_proto_init() }
@@ -1485,6 +1566,7 @@ func file_agp_v1_agp_proto_init() {
 		(*PeerFrame_Handshake)(nil),
 		(*PeerFrame_Message)(nil),
 		(*PeerFrame_Goodbye)(nil),
+		(*PeerFrame_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1492,7 +1574,7 @@ func file_agp_v1_agp_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agp_v1_agp_proto_rawDesc), len(file_agp_v1_agp_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
