@@ -172,40 +172,66 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 		endErr = c.end(ctx, err, nil)
 		return
 	}
+	stopWatch := c.watchCaller()
+	defer stopWatch()
+	if halfClosed {
+		// The open held the whole request: write it here, no goroutine.
+		c.sendAll(cs)
+		endErr = c.relayFromApp(ctx, cs)
+		return
+	}
 	var wg sync.WaitGroup
-	relayed := make(chan struct{})
 	wg.Go(func() { c.sendToApp(ctx, cs) })
-	wg.Go(func() { c.watchCaller(ctx, relayed) })
 	defer wg.Wait()
 	endErr = c.relayFromApp(ctx, cs)
-	close(relayed)
+}
+
+// sendAll writes the request that arrived whole in the open frame.
+func (c *inCall) sendAll(cs grpc.ClientStream) {
+	f := <-c.inbox // queued by open
+	for _, m := range f.GetMessages() {
+		if err := cs.SendMsg(&rawMsg{b: m}); err != nil {
+			return // the stream ended; RecvMsg reports why
+		}
+	}
+	_ = cs.CloseSend()
 }
 
 // watchCaller pings a silent caller and ends the call when it does not
-// answer (its sidecar is gone, or the call ended there unheard).
-func (c *inCall) watchCaller(ctx context.Context, relayed <-chan struct{}) {
-	probeC, stop := c.l.probeTicker()
-	defer stop()
-	if probeC == nil {
-		return
+// answer (its sidecar is gone, or the call ended there unheard). It runs
+// on a timer, not a goroutine, and returns its stop function.
+func (c *inCall) watchCaller() (stop func()) {
+	iv := c.l.cfg.ProbeInterval
+	if iv <= 0 {
+		return func() {}
 	}
 	c.probe.heard()
-	for {
-		select {
-		case <-ctx.Done():
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock() // t is set before the first tick reads it
+	defer mu.Unlock()
+	t = time.AfterFunc(iv/2, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || c.ctx.Err() != nil {
 			return
-		case <-relayed:
-			return
-		case <-probeC:
-			ping, gone := c.probe.tick(c.l.cfg.ProbeInterval)
-			if gone {
-				c.cancel(status.Errorf(codes.Unavailable, "the caller %s stopped answering", c.caller))
-				return
-			}
-			if ping {
-				_ = c.send(&agpv1.RpcFrame{Ping: true})
-			}
 		}
+		ping, gone := c.probe.tick(iv)
+		if gone {
+			c.cancel(status.Errorf(codes.Unavailable, "the caller %s stopped answering", c.caller))
+			return
+		}
+		if ping {
+			go func() { _ = c.send(&agpv1.RpcFrame{Ping: true}) }()
+		}
+		t.Reset(iv / 2)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
 	}
 }
 
