@@ -76,8 +76,14 @@ func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
 		return nil
 	}
 	req := m.pendCh[topic]
-	create := len(parts) == 0 || m.node < parts[0] ||
-		(req != nil && (m.now().Sub(req.started) > m.cfg.JoinTimeout/2 || req.lowerIdle(m.node, parts)))
+	waited := req != nil && m.now().Sub(req.started) > m.cfg.JoinTimeout/2
+	// Invited by a committer (KindInvite): its Welcome is coming, so this
+	// sidecar does not fork the channel with a group of its own unless the
+	// join has waited too long (the roster may not name the committer yet:
+	// a sidecar that only subscribes may have no route for the topic).
+	invited := req != nil && req.target != "" && !waited
+	create := !invited && (len(parts) == 0 || m.node < parts[0] ||
+		(req != nil && (waited || req.lowerIdle(m.node, parts))))
 	if create {
 		g, err := m.newMLSGroup()
 		if err != nil {
@@ -188,6 +194,9 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 		m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: w})
 		return nil
 	}
+	if _, ok := gr.joinBy[from]; ok {
+		gr.joinBy[from] = m.now().Add(m.cfg.JoinTimeout) // it is joining: senders wait for it again
+	}
 	add, err := mls.AddProposal(kp)
 	if err != nil {
 		m.security(EventMalformed, from, topic, err)
@@ -201,17 +210,20 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 	if err != nil {
 		gr.g.ClearPendingCommit()
 		if errors.Is(err, mls.ErrInvalidKeyPackage) || errors.Is(err, mls.ErrInvalidLeafNode) || errors.Is(err, mls.ErrInvalidProposal) {
+			gr.joinBy[from] = time.Time{} // refused: no sender waits for it
 			m.security(EventCredential, from, topic, err)
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		return err
 	}
+	// The Welcome goes before the commit to the other members: once they
+	// apply it they may seal for the joiner, whose Welcome should be ahead.
+	m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: res.Welcome})
 	if err := m.commitAndSend(ctx, gr, res, from); err != nil {
 		return err
 	}
 	gr.rememberWelcome(ref, res.Welcome)
 	m.met.welcomes.Inc()
-	m.send(ctx, from, Envelope{Kind: KindWelcome, Name: topic, Body: res.Welcome})
 	m.log.Info("mls member added", "group", topic, "member", from, "epoch", gr.g.Epoch())
 	return nil
 }
@@ -256,7 +268,9 @@ func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []
 		}
 		m.pendCh[topic] = req
 	}
-	req.target = from
+	if req.target != from {
+		req.target, req.started = from, m.now()
+	}
 	kp := req.kpb.Bytes()
 	m.mu.Unlock()
 	m.send(ctx, from, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})

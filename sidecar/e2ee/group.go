@@ -51,10 +51,14 @@ type group struct {
 	future [][]byte
 	// welcomes sent recently, by KeyPackage ref.
 	welcomes []sentWelcome
+	// joinBy: for a routed peer that is not a member, until when a sender
+	// waits for it to join (SealChannel); the zero time for a peer whose
+	// credential was refused. Cleared when the peer is a member.
+	joinBy map[string]time.Time
 }
 
 func newGroup(kind groupKind, name string, g *mls.Group) (*group, error) {
-	gr := &group{kind: kind, name: name, g: g, gid: string(g.GroupID()), wakeup: make(chan struct{})}
+	gr := &group{kind: kind, name: name, g: g, gid: string(g.GroupID()), wakeup: make(chan struct{}), joinBy: map[string]time.Time{}}
 	if err := gr.refresh(); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ func (m *Manager) HandleHandshake(ctx context.Context, from string, msg []byte) 
 		m.security(EventMalformed, from, "", err)
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	m.log.Debug("mls handshake received", "from", from, "kind", e.Kind, "name", e.Name)
 	if from == "" || from == m.node {
 		m.security(EventWrongSender, from, e.Name, errors.New("handshake from this node or no node"))
 		return ErrRefused

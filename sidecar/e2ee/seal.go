@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -24,9 +25,12 @@ func (m *Manager) SealPeer(ctx context.Context, peer string, routing, plaintext 
 }
 
 // SealChannel encrypts plaintext for every member of the channel of topic,
-// joining it the first time. peers are the nodes the message goes to: it
-// waits at most EpochWait for those not yet members (a peer that never
-// joins cannot read it). See SealPeer for routing.
+// joining it the first time. peers are the nodes the message goes to: a
+// message sealed before one of them is a member could never be opened
+// there, so it waits until every peer not gone is a member, at most
+// JoinTimeout from the first message that found the peer missing (a peer
+// that does not join in that time, or whose credential was refused, delays
+// no later message; it cannot read them). See SealPeer for routing.
 func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string, routing, plaintext []byte) ([]byte, error) {
 	gr, err := m.channel(ctx, topic)
 	if err != nil {
@@ -36,29 +40,46 @@ func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string,
 	return m.seal(ctx, gr, routing, plaintext)
 }
 
-// waitMembers waits at most EpochWait until every peer not gone is a member
-// of gr.
+// waitMembers waits until every peer not gone is a member of gr, or the
+// join deadline of each missing one has passed (see group.joinBy).
 func (m *Manager) waitMembers(ctx context.Context, gr *group, peers []string) {
-	deadline := time.Now().Add(m.cfg.EpochWait)
 	for {
+		now := time.Now()
+		var until time.Time
 		gr.mu.Lock()
-		missing := false
 		for _, p := range peers {
-			if p != m.node && gr.leafOf(p) < 0 && !m.roster.Gone(p) {
-				missing = true
-				break
+			if p == m.node || p == "" {
+				continue
+			}
+			if gr.leafOf(p) >= 0 || m.roster.Gone(p) {
+				delete(gr.joinBy, p)
+				continue
+			}
+			d, ok := gr.joinBy[p]
+			if !ok {
+				if len(gr.joinBy) >= maxJoinWaits {
+					continue
+				}
+				d = now.Add(m.cfg.JoinTimeout)
+				gr.joinBy[p] = d
+			}
+			if d.After(until) {
+				until = d
 			}
 		}
 		wake := gr.wakeup
 		gr.mu.Unlock()
-		if !missing || !time.Now().Before(deadline) {
+		if !until.After(now) {
 			return
 		}
-		if m.waitChange(ctx, wake, time.Until(deadline)) != nil {
+		if m.waitChange(ctx, wake, until.Sub(now)) != nil {
 			return
 		}
 	}
 }
+
+// maxJoinWaits bounds group.joinBy.
+const maxJoinWaits = 4096
 
 func routingDigest(routing []byte) []byte {
 	d := sha256.Sum256(routing)
@@ -138,9 +159,12 @@ func (m *Manager) freshen(ctx context.Context, gr *group) {
 }
 
 // Open decrypts a message that node from sent with routing header routing.
-// A message of a later epoch (or of a group whose Welcome is on its way)
-// waits at most EpochWait. Every refusal is a counted, logged security
-// event and an error wrapping ErrRefused.
+// A message of a later epoch, or of an unknown group while this sidecar is
+// joining the message's channel or its session with from (the Welcome may
+// come over another link), waits at most EpochWait; a message of an unknown
+// group that no pending join can explain is refused at once, so that it
+// does not hold up the link's later messages. Every refusal is a counted,
+// logged security event and an error wrapping ErrRefused.
 func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []byte) ([]byte, error) {
 	gid, epoch, err := peekPrivate(ciphertext)
 	if err != nil {
@@ -156,11 +180,12 @@ func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []b
 		}
 		gr = m.groups[string(gid)]
 		ch := m.changed
+		joining := gr == nil && m.joining(from, routing)
 		m.mu.Unlock()
 		if gr != nil {
 			break
 		}
-		if !time.Now().Before(deadline) {
+		if !joining || !time.Now().Before(deadline) {
 			return nil, m.refuse(EventUnknownGroup, from, "", errors.New("no such group"))
 		}
 		if err := m.waitChange(ctx, ch, time.Until(deadline)); err != nil {
@@ -204,6 +229,42 @@ func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []b
 	}
 	m.met.opened.Inc()
 	return p.Application, nil
+}
+
+// joining reports whether this sidecar waits for a Welcome that a message
+// from node from with routing header routing could be sealed for: a pending
+// session with from, or a channel (the destination) wanted and not held or
+// pending; call with m.mu held.
+func (m *Manager) joining(from string, routing []byte) bool {
+	if m.pendP2P[from] != nil {
+		return true
+	}
+	dest, ok := routingDestination(routing)
+	if !ok {
+		return false
+	}
+	return m.pendCh[dest] != nil || (m.want[dest] && m.byTopic[dest] == nil)
+}
+
+// routingDestination returns the destination of an encoded routing header
+// (sidecar.RoutingAAD: a 14-byte tag, then 16-bit length-prefixed source
+// and destination).
+func routingDestination(r []byte) (string, bool) {
+	const tag = len("agp-routing-v1")
+	if len(r) < tag+2 {
+		return "", false
+	}
+	r = r[tag:]
+	n := int(binary.BigEndian.Uint16(r))
+	if len(r) < 2+n+2 {
+		return "", false
+	}
+	r = r[2+n:]
+	n = int(binary.BigEndian.Uint16(r))
+	if len(r) < 2+n {
+		return "", false
+	}
+	return string(r[2 : 2+n]), true
 }
 
 func (m *Manager) refuse(reason, from, name string, err error) error {
