@@ -184,6 +184,9 @@ func (n *Node) sealFor(p *peer, w *wmsg, fan uint32, eps []*agpv1.RouteEndpoint,
 	} else {
 		peers := make([]string, 0, len(idx))
 		for _, i := range idx {
+			// Known addresses first: the crypter's handshakes to peers the
+			// loop has not reached yet (invites, Welcomes) need a link.
+			n.peerFor(eps[i].NodeId, eps[i].Address, false)
 			peers = append(peers, eps[i].NodeId)
 		}
 		sealed, err = n.opts.crypter.SealChannel(n.ctx, w.dest, peers, aad, w.body)
