@@ -72,6 +72,10 @@ func (c *agentConn) reply(ctx context.Context, resp *agpv1.AgentResponse) error 
 	}
 }
 
+// ackNotSent is publishWire's answer to a Publish with request id 0, whose
+// Ack is not sent: shared, so that such publishes allocate no answer.
+var ackNotSent = ackResp(0)
+
 func ackResp(id uint64) *agpv1.AgentResponse {
 	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{RequestId: id}}}
 }
@@ -384,6 +388,9 @@ func (n *Node) publishWire(c *agentConn, id uint64, w *wmsg, msgID string, now i
 	local, remote := n.forward(w, c, now)
 	w.unref()
 	n.m.pubOK.Inc()
+	if id == 0 {
+		return ackNotSent // replyPublish sends no Ack for request id 0
+	}
 	return &agpv1.AgentResponse{Kind: &agpv1.AgentResponse_Ack{Ack: &agpv1.Ack{
 		RequestId: id, MessageId: msgID, LocalDeliveries: local, RemoteDeliveries: remote,
 	}}}

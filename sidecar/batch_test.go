@@ -192,3 +192,28 @@ func TestHandlePeerBatch(t *testing.T) {
 		t.Fatalf("merged batches delivered %d, want 2", len(got))
 	}
 }
+
+// TestPublishNoAckAllocs: a Publish with request id 0 (no Ack wanted)
+// allocates only the message (its wmsg, id and destination), no answer.
+func TestPublishNoAckAllocs(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	pub, sub := n.testConn(t), n.testConn(t)
+	n.subscribe(sub, 0, tp)
+	m := msgTo(tp, 0)
+	m.Payload = make([]byte, 1024)
+	b := encode(m)
+	if resp := n.publishBytes(pub, 0, b, 1); resp.GetAck() == nil {
+		t.Fatalf("publish answered %v", resp)
+	}
+	(<-sub.q).w.unref()
+	a := testing.AllocsPerRun(200, func() {
+		n.publishBytes(pub, 0, b, 1)
+		(<-sub.q).w.unref()
+	})
+	if a > 3 {
+		t.Fatalf("%v allocations per publish without Ack, want at most 3", a)
+	}
+	if got := n.publishBytes(pub, 5, b, 1).GetAck(); got.GetRequestId() != 5 || got.GetLocalDeliveries() != 1 {
+		t.Fatalf("ack of request 5: %v", got)
+	}
+}
