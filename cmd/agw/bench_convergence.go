@@ -32,7 +32,7 @@ every client has ACKed the route that reflects each change.`,
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "nodes\tchanges\tp50\tp99\tmax\tclient p99\tconnect\tcontrol plane B/node\tCPU/change (cp)\t")
+			fmt.Fprintln(tw, "nodes\tchanges\tp50\tp99\tmax\tclient p99\tconnect\tcp heap B/node\tcp stacks B/node\tgoroutines/node\tCPU/change (cp)\t")
 			for _, n := range nodes {
 				opts := xdsbench.Options{Changes: changes}
 				if !inProc {
@@ -44,8 +44,9 @@ every client has ACKed the route that reflects each change.`,
 				if err != nil {
 					return fmt.Errorf("%d nodes: %w", n, err)
 				}
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", r.Nodes, r.Changes, ms(r.P50), ms(r.P99), ms(r.Max),
-					ms(r.ClientP99), r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Nodes, r.Changes, ms(r.P50), ms(r.P99), ms(r.Max),
+					ms(r.ClientP99), r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.GoroutinesPerNode,
+					r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
 			}
 			tw.Flush()
 			fmt.Fprintln(out, "targets: p99 under 100ms at 1,000 nodes; under 20 KB of control-plane memory per node")
