@@ -231,8 +231,13 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 // onInvite: the committer of a channel (from, or the committer a member
 // names) asks this sidecar to join. Of two groups for one topic, the one
 // with the lower committer wins: a member of the other drops it and joins.
+// A group of this sidecar alone gives way to a committer a member names
+// (whose group has at least two members, so two lonely sidecars never
+// swap): it was created for want of a route, and the joiner, if lower,
+// becomes the committer of the other.
 func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []byte) error {
-	if len(committer) > 0 {
+	named := len(committer) > 0
+	if named {
 		if len(committer) > MaxNameLen || string(committer) == m.node {
 			return nil
 		}
@@ -247,9 +252,9 @@ func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []
 	m.mu.Unlock()
 	if gr != nil {
 		gr.mu.Lock()
-		c, member := gr.committer(), gr.leafOf(from) >= 0
+		c, member, alone := gr.committer(), gr.leafOf(from) >= 0, named && len(gr.memberNodes(m.node)) == 0
 		gr.mu.Unlock()
-		if member || c <= from {
+		if member || (c <= from && !alone) {
 			return nil
 		}
 		m.mu.Lock()

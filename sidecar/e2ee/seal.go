@@ -41,11 +41,16 @@ func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string,
 }
 
 // waitMembers waits until every peer not gone is a member of gr, or the
-// join deadline of each missing one has passed (see group.joinBy).
+// join deadline of each missing one has passed (see group.joinBy). Every
+// RetryInterval it invites the missing peers to the group's committer
+// (whose roster may not name them: a sidecar that only subscribes may have
+// no route for the topic).
 func (m *Manager) waitMembers(ctx context.Context, gr *group, peers []string) {
+	var invited time.Time
 	for {
 		now := time.Now()
 		var until time.Time
+		var missing []string
 		gr.mu.Lock()
 		for _, p := range peers {
 			if p == m.node || p == "" {
@@ -66,13 +71,27 @@ func (m *Manager) waitMembers(ctx context.Context, gr *group, peers []string) {
 			if d.After(until) {
 				until = d
 			}
+			if d.After(now) {
+				missing = append(missing, p)
+			}
 		}
-		wake := gr.wakeup
+		wake, c := gr.wakeup, gr.committer()
 		gr.mu.Unlock()
 		if !until.After(now) {
 			return
 		}
-		if m.waitChange(ctx, wake, until.Sub(now)) != nil {
+		if now.Sub(invited) >= m.cfg.RetryInterval {
+			invited = now
+			var body []byte
+			if c != m.node {
+				body = []byte(c)
+			}
+			for _, p := range missing {
+				m.send(ctx, p, Envelope{Kind: KindInvite, Name: gr.name, Body: body})
+			}
+		}
+		wait := min(until.Sub(now), m.cfg.RetryInterval)
+		if m.waitChange(ctx, wake, wait) != nil {
 			return
 		}
 	}
