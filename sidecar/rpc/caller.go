@@ -277,26 +277,34 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 		})
 	}
 
-	acceptT := time.NewTimer(l.cfg.AcceptTimeout)
-	defer acceptT.Stop()
+	// One timer per call: the accept timeout until the accept, then the
+	// probe tick.
+	tm := time.NewTimer(l.cfg.AcceptTimeout)
+	defer tm.Stop()
+	probing := false
+	startProbing := func() {
+		if l.cfg.ProbeInterval > 0 {
+			probing = true
+			tm.Reset(l.cfg.ProbeInterval / 2)
+		} else {
+			tm.Stop()
+		}
+	}
 	accepted := c.accepted
 	c.probe.heard()
-	probeC, stopProbe := l.probeTicker()
-	defer stopProbe()
 	var g granter
 	g.size = l.cfg.Window
 	for {
 		select {
 		case <-accepted:
 			accepted = nil
-			acceptT.Stop()
-		case <-acceptT.C:
-			if !isClosed(c.accepted) {
-				return status.Errorf(codes.Unavailable, "call to %s: no instance took the call within %s", target, l.cfg.AcceptTimeout)
-			}
-		case <-probeC:
-			if accepted != nil {
-				break // the accept timer watches until then
+			startProbing()
+		case <-tm.C:
+			if !probing {
+				if !isClosed(c.accepted) {
+					return status.Errorf(codes.Unavailable, "call to %s: no instance took the call within %s", target, l.cfg.AcceptTimeout)
+				}
+				break // the accept case runs next and starts probing
 			}
 			ping, gone := c.probe.tick(l.cfg.ProbeInterval)
 			if gone {
@@ -306,6 +314,7 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 			if ping {
 				_ = c.out.send(l, c.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name, Ping: true})
 			}
+			tm.Reset(l.cfg.ProbeInterval / 2)
 		case err := <-c.abort:
 			c.cancelTarget(codes.Canceled, "caller's sidecar ended the call")
 			return err
