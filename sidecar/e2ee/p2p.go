@@ -132,13 +132,16 @@ func (m *Manager) onP2PKeyPackage(ctx context.Context, from string, kp []byte) e
 	}
 	gr.lastRotation = m.now()
 	gr.rememberWelcome(ref, res.Welcome)
-	// The Welcome goes first: a message sealed in the group once it is
-	// installed must not overtake it on the link.
-	m.send(ctx, from, Envelope{Kind: KindWelcome, Body: res.Welcome})
+	// The group is installed before the Welcome goes out, so that a message
+	// the peer seals once it has joined finds it here (Open waits for an
+	// unknown group only while a join is pending); gr.mu is held until the
+	// Welcome is queued, so no message sealed here overtakes it on the link.
+	// (Lock order: gr.mu, then m.mu; nothing takes them the other way.)
+	gr.mu.Lock()
 	m.mu.Lock()
 	m.install(gr)
 	m.mu.Unlock()
-	gr.mu.Lock()
+	m.send(ctx, from, Envelope{Kind: KindWelcome, Body: res.Welcome})
 	m.saveGroup(gr)
 	gr.mu.Unlock()
 	m.met.welcomes.Inc()
