@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"google.golang.org/protobuf/proto"
@@ -215,5 +216,54 @@ func TestPublishNoAckAllocs(t *testing.T) {
 	}
 	if got := n.publishBytes(pub, 5, b, 1).GetAck(); got.GetRequestId() != 5 || got.GetLocalDeliveries() != 1 {
 		t.Fatalf("ack of request 5: %v", got)
+	}
+}
+
+// TestPeerWriterKeepsUntriedOnFailure: when a send fails, the messages the
+// writer had taken from the queue but not tried go first on the next link,
+// in order, as if they had stayed in the queue.
+func TestPeerWriterKeepsUntriedOnFailure(t *testing.T) {
+	cfg := testNodeCfg("a")
+	cfg.QueueSize = 64
+	n := newTestNode(t, cfg)
+	p := n.peerFor("b", "", false)
+	msgs := batchMsgs(7, 100)
+	p.maxMsg.Store(uint32(3 * batchEntrySize(wm(msgs[6]))))
+	queueAll(t, n, p, msgs)
+
+	failing, _ := captureLink(t, p, true)
+	tries := 0
+	failing.sendMsg = func(any) error { tries++; return errLinkClosed }
+	if n.sendQueued(failing, <-p.q, make([]peerItem, 0, maxBatch)) {
+		t.Fatal("a failed send reported success")
+	}
+	if tries != 1 || p.nleft.Load() != 4 || len(p.q) != 0 {
+		t.Fatalf("after the failure: %d tries, %d kept, %d queued; want 1, 4, 0", tries, p.nleft.Load(), len(p.q))
+	}
+
+	// The next link's writer sends them before anything queued later.
+	later := batchMsgs(9, 50)[8]
+	queueAll(t, n, p, []*agpv1.Message{later})
+	next, sent := captureLink(t, p, false)
+	done := make(chan struct{})
+	go func() { n.peerWriter(next); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.q) > 0 || p.nleft.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("writer did not send")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	next.close()
+	<-done
+	got := sentMessages(*sent)
+	want := append(msgs[3:7:7], later)
+	if len(got) != len(want) {
+		t.Fatalf("next link sent %d messages, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !proto.Equal(got[i], want[i]) {
+			t.Fatalf("message %d: got %v, want %v", i, got[i], want[i])
+		}
 	}
 }

@@ -33,8 +33,10 @@ type peer struct {
 	cancel context.CancelFunc
 
 	lmu      sync.Mutex
-	link     *peerLink   // current link, or nil
-	dialing  atomic.Bool // dial loop running
+	link     *peerLink    // current link, or nil
+	leftover []peerItem   // taken from q but not tried when a link failed; sent first on the next
+	nleft    atomic.Int32 // len(leftover)
+	dialing  atomic.Bool  // dial loop running
 	kick     chan struct{}
 	lastUsed atomic.Int64
 	dropLog  atomic.Int64
@@ -352,6 +354,10 @@ func (n *Node) peerWriter(l *peerLink) {
 		items = make([]peerItem, 0, maxBatch)
 	}
 	for {
+		if p.nleft.Load() > 0 && !n.sendItems(l, p.takeLeftover()) {
+			l.close()
+			return
+		}
 		select {
 		case it := <-p.q:
 			if !n.sendQueued(l, it, items) {
@@ -405,11 +411,26 @@ drain:
 			break drain
 		}
 	}
+	return n.sendItems(l, items)
+}
+
+// sendItems sends items in as few frames as the remote's size limit
+// allows. If a send fails, the items not yet tried are kept for the next
+// link (as they would have been had they stayed in the queue).
+func (n *Node) sendItems(l *peerLink, items []peerItem) bool {
+	if !l.batch {
+		for i, it := range items {
+			if !n.sendPeer(l, it) {
+				l.p.keepLeftover(items[i+1:])
+				return false
+			}
+		}
+		return true
+	}
 	limit := int(l.p.maxMsg.Load())
 	if limit == 0 {
 		limit = n.cfg.MaxMessageBytes
 	}
-	ok := true
 	for len(items) > 0 {
 		k, size := 1, batchEntrySize(items[0].w)
 		for k < len(items) {
@@ -420,20 +441,41 @@ drain:
 			size += s
 			k++
 		}
-		switch {
-		case !ok:
-			for _, it := range items[:k] {
-				it.w.unref()
-			}
-		case k == 1:
+		var ok bool
+		if k == 1 {
 			ok = n.sendPeer(l, items[0])
-		default:
+		} else {
 			ok = n.sendBatch(l, items[:k], size)
+		}
+		if !ok {
+			l.p.keepLeftover(items[k:])
+			return false
 		}
 		clear(items[:k])
 		items = items[k:]
 	}
-	return ok
+	return true
+}
+
+// keepLeftover keeps items for the next link of p.
+func (p *peer) keepLeftover(items []peerItem) {
+	if len(items) == 0 {
+		return
+	}
+	p.lmu.Lock()
+	p.leftover = append(p.leftover, items...)
+	p.nleft.Store(int32(len(p.leftover)))
+	p.lmu.Unlock()
+}
+
+// takeLeftover returns and clears the items kept by keepLeftover.
+func (p *peer) takeLeftover() []peerItem {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	left := p.leftover
+	p.leftover = nil
+	p.nleft.Store(0)
+	return left
 }
 
 // sendBatch sends items, whose Batch encoding is size bytes, in one frame.
@@ -503,7 +545,7 @@ func (n *Node) gcLoop() {
 			idle := now.Add(-n.cfg.PeerIdleTimeout).UnixNano()
 			n.peersMu.Lock()
 			for id, p := range n.peers {
-				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 {
+				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 || p.nleft.Load() > 0 {
 					continue
 				}
 				if l := p.currentLink(); l != nil && !l.outbound {
