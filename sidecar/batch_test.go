@@ -267,3 +267,25 @@ func TestPeerWriterKeepsUntriedOnFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNegotiation: a link batches only if the remote's Handshake set
+// batch_frames, and this node always offers it.
+func TestBatchNegotiation(t *testing.T) {
+	n := newTestNode(t, testNodeCfg("a"))
+	if !n.handshake().GetBatchFrames() {
+		t.Fatal("the handshake does not offer batch frames")
+	}
+	for _, offered := range []bool{false, true} {
+		p := n.peerFor("b", "", false)
+		l := &peerLink{p: p, dialer: "b", done: make(chan struct{}), goodbye: make(chan struct{}), writerDone: make(chan struct{})}
+		hs := &agpv1.Handshake{NodeId: "b", ProtocolVersion: ProtocolVersion, MaxMessageBytes: 1 << 20, BatchFrames: offered}
+		if err := n.attach(p, l, hs, ""); err != nil {
+			t.Fatal(err)
+		}
+		if l.batch != offered {
+			t.Fatalf("remote offered batches: %v, link batches: %v", offered, l.batch)
+		}
+		l.close()
+		n.detach(p, l)
+	}
+}
