@@ -11,6 +11,7 @@ import (
 func (m *Manager) snapshot() (groups []*group, pending []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.pruneRetired(time.Now())
 	for _, gr := range m.groups {
 		groups = append(groups, gr)
 	}

@@ -90,6 +90,10 @@ type Manager struct {
 	pendP2P map[string]*joinReq // by peer (this node is the higher id)
 	pendCh  map[string]*joinReq // by topic
 	want    map[string]bool     // channels this sidecar is in
+	// retired: groups replaced by a newer one of the same name (a renewed
+	// session, a merged channel), kept for JoinTimeout to open messages
+	// that were sealed in them before the peer learnt of the new group.
+	retired map[string]retiredGroup
 	subGen  map[string]uint64   // local subscription changes, by topic
 	changed chan struct{}       // closed and replaced on every change
 	closed  bool
@@ -278,9 +282,45 @@ func (m *Manager) install(gr *group) {
 	if old != nil && old != gr {
 		delete(m.groups, old.gid)
 		m.removeState(old.gid)
+		if m.retired == nil {
+			m.retired = map[string]retiredGroup{}
+		}
+		m.retired[old.gid] = retiredGroup{gr: old, until: time.Now().Add(m.cfg.JoinTimeout)}
 	}
+	delete(m.retired, gr.gid)
 	m.groups[gr.gid] = gr
 	m.notify()
+}
+
+type retiredGroup struct {
+	gr    *group
+	until time.Time
+}
+
+// openable returns the group of gid for Open: a current group, or a
+// retired one not yet expired; call with m.mu held.
+func (m *Manager) openable(gid string) *group {
+	if gr := m.groups[gid]; gr != nil {
+		return gr
+	}
+	r, ok := m.retired[gid]
+	if !ok {
+		return nil
+	}
+	if time.Now().After(r.until) {
+		delete(m.retired, gid)
+		return nil
+	}
+	return r.gr
+}
+
+// pruneRetired forgets expired retired groups; call with m.mu held.
+func (m *Manager) pruneRetired(now time.Time) {
+	for gid, r := range m.retired {
+		if now.After(r.until) {
+			delete(m.retired, gid)
+		}
+	}
 }
 
 // drop forgets a group; call with m.mu held.

@@ -197,7 +197,7 @@ func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []b
 			m.mu.Unlock()
 			return nil, ErrClosed
 		}
-		gr = m.groups[string(gid)]
+		gr = m.openable(string(gid))
 		ch := m.changed
 		joining := gr == nil && m.joining(from, routing)
 		m.mu.Unlock()
