@@ -94,8 +94,8 @@ type Manager struct {
 	// session, a merged channel), kept for JoinTimeout to open messages
 	// that were sealed in them before the peer learnt of the new group.
 	retired map[string]retiredGroup
-	subGen  map[string]uint64   // local subscription changes, by topic
-	changed chan struct{}       // closed and replaced on every change
+	subGen  map[string]uint64 // local subscription changes, by topic
+	changed chan struct{}     // closed and replaced on every change
 	closed  bool
 	// isClosed mirrors closed for code that holds a group's lock.
 	isClosed atomic.Bool
