@@ -1,16 +1,16 @@
+//go:build !agwsidecar
+
 package main
 
 import (
 	"fmt"
-	"net"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
-	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/test/bench"
 )
 
@@ -18,9 +18,10 @@ func init() { extraCommands = append(extraCommands, newBenchCmd) }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	var (
-		opts   bench.Options
-		noRSS  bool
-		settle time.Duration
+		opts       bench.Options
+		noRSS      bool
+		settle     time.Duration
+		sidecarExe string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -59,12 +60,18 @@ gRPC server process and compares their resident memory when idle.`,
 			if err != nil {
 				return err
 			}
-			rss, err := bench.MeasureIdleRSS(ctx, exe, settle)
+			if sidecarExe == "" {
+				sidecarExe = exe
+				if slim := filepath.Join(filepath.Dir(exe), "agw-sidecar"); fileExists(slim) {
+					sidecarExe = slim
+				}
+			}
+			rss, err := bench.MeasureIdleRSS(ctx, sidecarExe, settle)
 			if err != nil {
 				return fmt.Errorf("idle memory: %w", err)
 			}
-			fmt.Fprintf(out, "idle RSS: sidecar %.1f MiB, bare gRPC server %.1f MiB, ratio %.2f\n",
-				mib(rss.Sidecar), mib(rss.Baseline), float64(rss.Sidecar)/float64(rss.Baseline))
+			fmt.Fprintf(out, "idle RSS: sidecar %.1f MiB (%s), bare gRPC server %.1f MiB, ratio %.2f\n",
+				mib(rss.Sidecar), filepath.Base(sidecarExe), mib(rss.Baseline), float64(rss.Sidecar)/float64(rss.Baseline))
 			return nil
 		},
 	}
@@ -76,29 +83,14 @@ gRPC server process and compares their resident memory when idle.`,
 	f.DurationVar(&opts.RateFor, "rate-for", 3*time.Second, "length of each latency phase")
 	f.BoolVar(&noRSS, "no-rss", false, "skip the idle memory measurement")
 	f.DurationVar(&settle, "settle", 2*time.Second, "how long a process idles before its memory is read")
-	cmd.AddCommand(newBaselineServerCmd(), newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd())
+	f.StringVar(&sidecarExe, "sidecar-binary", "", "binary whose `sidecar` subcommand is measured (default: agw-sidecar beside this binary, else this binary)")
+	cmd.AddCommand(newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd())
 	return cmd
 }
 
-// newBaselineServerCmd is the bare gRPC server whose idle memory is the
-// baseline for the sidecar's.
-func newBaselineServerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "baseline-server",
-		Short:  "A bare gRPC server (the idle-memory baseline); prints its address and serves until interrupted",
-		Hidden: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			srv := grpc.NewServer()
-			agpv1.RegisterGatewayServer(srv, agpv1.UnimplementedGatewayServer{})
-			fmt.Fprintf(cmd.OutOrStdout(), "listening %s\n", lis.Addr())
-			go func() { <-cmd.Context().Done(); srv.Stop() }()
-			return srv.Serve(lis)
-		},
-	}
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }

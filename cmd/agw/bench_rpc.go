@@ -1,3 +1,5 @@
+//go:build !agwsidecar
+
 package main
 
 import (

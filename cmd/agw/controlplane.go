@@ -1,3 +1,5 @@
+//go:build !agwsidecar
+
 package main
 
 import (
@@ -8,8 +10,6 @@ import (
 
 	"github.com/agwproject/agw/interceptors"
 	"github.com/agwproject/agw/xds/controlplane"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 func init() { extraCommands = append(extraCommands, newControlPlaneCmd) }
@@ -55,12 +55,4 @@ func newControlPlaneCmd(g *globalFlags) *cobra.Command {
 	cfg.BindFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
 	return cmd
-}
-
-// newRegistry is a Prometheus registry with the Go runtime and process
-// collectors, shared by every component of one process.
-func newRegistry() *prometheus.Registry {
-	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return r
 }

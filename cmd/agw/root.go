@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/agwproject/agw/internal/logging"
@@ -39,4 +41,12 @@ var extraCommands []func(*globalFlags) *cobra.Command
 
 func (g *globalFlags) logger() (*slog.Logger, error) {
 	return logging.New(os.Stderr, g.log)
+}
+
+// newRegistry is a Prometheus registry with the Go runtime and process
+// collectors, shared by every component of one process.
+func newRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
 }

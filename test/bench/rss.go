@@ -21,9 +21,10 @@ type RSSReport struct {
 	Baseline int64 // bytes
 }
 
-// MeasureIdleRSS starts `exe sidecar` and `exe bench baseline-server` as child
-// processes on loopback, waits until each is ready and has settled, and
-// reads VmRSS from /proc.
+// MeasureIdleRSS starts `exe sidecar` and `exe baseline-server` (the same
+// binary, so the baseline pays the same code) as child processes on
+// loopback, waits until each is ready and has settled, and reads VmRSS
+// from /proc.
 func MeasureIdleRSS(ctx context.Context, exe string, settle time.Duration) (RSSReport, error) {
 	var r RSSReport
 	admin, err := freeLoopbackAddr()
@@ -46,7 +47,7 @@ func MeasureIdleRSS(ctx context.Context, exe string, settle time.Duration) (RSSR
 		return r, err
 	}
 
-	bl := exec.CommandContext(ctx, exe, "bench", "baseline-server")
+	bl := exec.CommandContext(ctx, exe, "baseline-server")
 	out, err := bl.StdoutPipe()
 	if err != nil {
 		return r, err
