@@ -26,7 +26,8 @@ RUN export GOPROXY="${GOPROXY:-$(go env GOPROXY)}" && \
     go mod download && go mod verify
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    GOPROXY=off go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/agw ./cmd/agw
+    GOPROXY=off go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/agw ./cmd/agw && \
+    GOPROXY=off go build -tags agwsidecar -trimpath -buildvcs=false -ldflags="-s -w" -o /out/agw-sidecar ./cmd/agw
 # The runtime image has no shell: prepare its user and CA bundle here.
 RUN mkdir -p /out/etc/ssl/certs && \
     cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ && \
@@ -37,6 +38,8 @@ RUN mkdir -p /out/etc/ssl/certs && \
 FROM scratch
 COPY --from=build /out/etc/ /etc/
 COPY --from=build /out/agw /agw
+# The injected sidecar runs this slimmer build (sidecar, pub, sub only).
+COPY --from=build /out/agw-sidecar /agw-sidecar
 # 65532 is the nonroot user; the injector runs the sidecar as the same id.
 USER 65532:65532
 # Sidecar: agent API (loopback), peer links, admin. Control plane: xDS,
