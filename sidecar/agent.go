@@ -102,7 +102,7 @@ func (s *gatewayServer) Connect(stream grpc.BidiStreamingServer[agpv1.AgentReque
 	remote := ""
 	if p, ok := grpcpeer.FromContext(ctx); ok && p.Addr != nil {
 		remote = p.Addr.String()
-		if !n.cfg.AllowRemoteAgents && !isLoopbackAddr(p.Addr) {
+		if !n.cfg.AllowRemoteAgents && !isLoopbackAddr(p.Addr) && !isInProcess(p.Addr) {
 			return status.Errorf(codes.PermissionDenied, "agent connections are accepted from loopback only (got %s); set AGW_ALLOW_REMOTE_AGENTS=true to allow", remote)
 		}
 	}

@@ -72,7 +72,8 @@ type Node struct {
 	agentAddr, peerAddr, adminAdr net.Addr
 	advertise                     string
 
-	trustToken string // credential of trusted in-process agent connections
+	trustToken string         // credential of trusted in-process agent connections
+	inproc     inprocListener // the agent API in memory, for in-process layers
 }
 
 // New validates cfg and returns a Node; Run starts it.
@@ -104,6 +105,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		runDone:  make(chan struct{}),
 
 		trustToken: newTrustToken(),
+		inproc:     newInProcListener(),
 	}
 	if g, ok := o.registerer.(prometheus.Gatherer); ok {
 		n.gatherer = g
@@ -275,6 +277,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		})
 	}
 	serve("agent", func() error { return agentSrv.Serve(agentLn) })
+	serve("in-process agent", func() error { return agentSrv.Serve(n.inproc) })
 	serve("peer", func() error { return peerSrv.Serve(peerLn) })
 	if adminSrv != nil {
 		serve("admin", func() error { return adminSrv.Serve(adminLn) })

@@ -86,3 +86,45 @@ func TestReservedRPCTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestInProcessAgentAPI: the node's in-memory agent listener serves the
+// agent API without a socket; being in process does not by itself grant
+// the reserved names, the credential does.
+func TestInProcessAgentAPI(t *testing.T) {
+	ctx := ctxT(t)
+	n := startNode(t, sidecartest.Config("a"))
+	const rpcTopic = sidecar.RPCTopicPrefix + "acme/demo/echo/1"
+	dial := func(opts ...grpc.DialOption) *sidecartest.Agent {
+		a, err := sidecartest.Dial(sidecar.InProcessAgentTarget, append([]grpc.DialOption{n.InProcessAgentDialOption()}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		return a
+	}
+	plain := dial()
+	if err := plain.Subscribe(ctx, rpcTopic); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("in-process agent without the credential: subscribe %v, want PERMISSION_DENIED", err)
+	}
+	trusted := dial(n.TrustedAgentDialOption())
+	if err := trusted.Subscribe(ctx, rpcTopic); err != nil {
+		t.Fatal(err)
+	}
+	tcp := dialTrusted(t, n.Node, n.TrustedAgentDialOption())
+	ack, err := tcp.PublishTo(ctx, rpcTopic, 0, []byte("frame"))
+	if err != nil || ack.LocalDeliveries != 1 {
+		t.Fatalf("publish to the in-process subscriber: %v %v", ack, err)
+	}
+	if m, err := trusted.Next(ctx); err != nil || string(m.GetPayload()) != "frame" {
+		t.Fatalf("in-process subscriber got %v %v", m, err)
+	}
+	var inproc int
+	for _, c := range n.Connections() {
+		if c.Kind == sidecar.KindAgent && c.RemoteAddress == "@agw-in-process-agent-api" {
+			inproc++
+		}
+	}
+	if inproc != 2 {
+		t.Fatalf("connection table has %d in-process agent entries, want 2: %+v", inproc, n.Connections())
+	}
+}

@@ -86,11 +86,11 @@ func NewForNode(cfg Config, node *sidecar.Node, opts ...Option) (*Layer, error) 
 	if node == nil {
 		return nil, errors.New("rpc: nil sidecar node")
 	}
-	opts = append([]Option{WithAgentDialOptions(node.TrustedAgentDialOption())}, opts...)
+	opts = append([]Option{WithAgentDialOptions(node.TrustedAgentDialOption(), node.InProcessAgentDialOption())}, opts...)
 	return newLayer(cfg, func(ctx context.Context) (string, error) {
 		select {
 		case <-node.Ready():
-			return node.AgentAddr().String(), nil
+			return sidecar.InProcessAgentTarget, nil
 		case <-node.Done():
 			return "", errors.New("rpc: the sidecar node stopped before it was ready")
 		case <-ctx.Done():
