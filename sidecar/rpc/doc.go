@@ -2,7 +2,8 @@
 // pub/sub fabric ("AGP services: RPC over pub/sub" in DESIGN.md).
 //
 // A Layer runs next to a sidecar node and is an in-process client of that
-// node's agent API, trusted to use the reserved RPC topics. It offers:
+// node's agent API, trusted to use the reserved RPC topics (NewForNode
+// connects in memory, without a socket). It offers:
 //
 //   - the interception listener (default 127.0.0.1:46359): the local agent
 //     makes any gRPC call there, for any service and method, without the
