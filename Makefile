@@ -31,7 +31,8 @@ test-deps:
 # computation, ten times faster).
 test: test-deps vet
 	$(GO) test -race -short $(GOTESTFLAGS) ./...
-	$(GO) test $(GOTESTFLAGS) ./mls/...
+	set -o pipefail; $(GO) test $(GOTESTFLAGS) -v ./mls/... 2>&1 | grep -E '^(mls vectors:|ok|FAIL|--- FAIL|panic:|\s+\S+_test.go:[0-9]+:)'
+
 
 vet:
 	$(GO) vet ./...
