@@ -84,7 +84,7 @@ gRPC server process and compares their resident memory when idle.`,
 	f.BoolVar(&noRSS, "no-rss", false, "skip the idle memory measurement")
 	f.DurationVar(&settle, "settle", 2*time.Second, "how long a process idles before its memory is read")
 	f.StringVar(&sidecarExe, "sidecar-binary", "", "binary whose `sidecar` subcommand is measured (default: agw-sidecar beside this binary, else this binary)")
-	cmd.AddCommand(newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd())
+	cmd.AddCommand(newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd(), newBenchE2EECmd())
 	return cmd
 }
 
