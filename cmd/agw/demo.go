@@ -232,6 +232,20 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, stay bool) er
 		return err
 	}
 
+	d.section("MLS: what crossed between the pods was ciphertext")
+	if mgr := d.sidecars["pod-a"].mls; mgr != nil {
+		d.say("    every message and RPC frame above left its pod as an MLS (RFC 9420) PrivateMessage;")
+		d.say("    pod-a's groups (members admitted only with a certificate from the trust bundle):")
+		for _, g := range mgr.Groups() {
+			var members []string
+			for _, m := range g.Members {
+				members = append(members, m.NodeID)
+			}
+			d.say("      %-8s %-28s epoch %d, committer %s, members %s", g.Kind, g.Name, g.Epoch, g.Committer, strings.Join(members, " "))
+		}
+		d.say("    (curl http://%s/debug/groups on any sidecar; no secret is shown there)", d.sidecars["pod-a"].node.AdminAddr())
+	}
+
 	d.section("look around")
 	d.say("    control plane: curl http://%s/debug/routes   (and /debug/nodes, /metrics)", cp.AdminAddr())
 	for _, name := range []string{"pod-a", "pod-b", "pod-c"} {

@@ -33,6 +33,7 @@ func TestDemo(t *testing.T) {
 		`Say("draft the summary") -> "draft the summary" from writer-`,
 		"Count(5) to instance acme/research/writer/1 (metadata agw-target) -> 1 2 3 4 5 from writer-1",
 		"multicast Say with agw-fanout: all -> answers from writer-",
+		"left its pod as an MLS (RFC 9420) PrivateMessage",
 		"demo complete.",
 	} {
 		if !strings.Contains(text, want) {
