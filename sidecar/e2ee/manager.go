@@ -99,6 +99,8 @@ type Manager struct {
 	closed  bool
 	// isClosed mirrors closed for code that holds a group's lock.
 	isClosed atomic.Bool
+	// saveMu orders state saves (read side) before Close (write side).
+	saveMu sync.RWMutex
 
 	async sync.WaitGroup // TopicAdded/TopicRemoved work
 
@@ -219,6 +221,9 @@ func (m *Manager) Close() error {
 	}
 	m.mu.Unlock()
 	m.async.Wait()
+	// Wait for state saves in progress; later ones see isClosed.
+	m.saveMu.Lock()
+	m.saveMu.Unlock()
 	return nil
 }
 

@@ -67,6 +67,10 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // saveGroup writes gr's state; call with gr.mu held. Failures are logged:
 // the sidecar then rejoins after a restart.
 func (m *Manager) saveGroup(gr *group) {
+	// Close waits for saves in progress (saveMu), so no file is written
+	// into the state directory after Close returns.
+	m.saveMu.RLock()
+	defer m.saveMu.RUnlock()
 	if m.stateKey == nil || m.isClosed.Load() {
 		return
 	}
@@ -93,6 +97,8 @@ func (m *Manager) saveGroup(gr *group) {
 
 // removeState deletes a dropped group's state file.
 func (m *Manager) removeState(gid string) {
+	m.saveMu.RLock()
+	defer m.saveMu.RUnlock()
 	if m.stateKey == nil || m.isClosed.Load() {
 		return
 	}
