@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -246,7 +244,7 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 		p.rpc = l
 	}
 	if p.xds != nil {
-		node.HandleAdmin("/debug/routes", jsonHandler(func() any { return p.xds.DebugRoutes() }))
+		node.HandleAdmin("/debug/routes", p.xds.DebugHandler())
 	}
 	return p, nil
 }
@@ -336,18 +334,4 @@ func (p *sidecarProcess) runNode(ctx context.Context) error {
 		xerr = nil
 	}
 	return errors.Join(nerr, xerr)
-}
-
-// jsonHandler serves what f returns as indented JSON.
-func jsonHandler(f func() any) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			http.Error(w, "GET only", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(f())
-	})
 }
