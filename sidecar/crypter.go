@@ -32,18 +32,35 @@ const SealedContentType = "application/agp-mls"
 // With a PeerCrypter set, the node sends no plaintext to peers and refuses
 // every unsealed message from them.
 //
+// Sealing happens in two steps. The publisher's forward call prepares
+// (PreparePeer, PrepareChannel): it may wait while a session or channel is
+// set up, since the handshakes that set it up leave through the peer
+// writers. The peer writer then seals (SealNow), which never waits: it
+// seals the messages queued for one peer in one MLS message per run of
+// messages of one group (the session with that peer for anycast, a topic's
+// channel for multicast), so that one signature covers many messages.
+//
 // On the wire a sealed message is an agpv1.Message whose header holds only
-// the routing fields (source, destination, fanout, hop_limit) and
-// content_type SealedContentType, and whose payload is the sealed original
-// message (its whole encoding: header with metadata, message id and content
-// type, and payload). RoutingAAD of the outer header is the additional
-// data the seal authenticates.
+// routing fields (destination: the messages' topic, or the first message's
+// destination in a session; fanout 1 for a session, the messages' fanout
+// for a channel; hop_limit 1) and content_type SealedContentType, and whose
+// payload is the sealed encoding of an agpv1.Batch of the original
+// messages (each one's whole encoding: header with source, metadata,
+// message id, content type and hop limit, and payload). RoutingAAD of the
+// outer header is the additional data the seal authenticates. In a channel
+// batch every message's destination is the outer destination.
 type PeerCrypter interface {
-	// SealPeer seals plaintext for one peer node (anycast).
-	SealPeer(ctx context.Context, peer string, routing, plaintext []byte) ([]byte, error)
-	// SealChannel seals plaintext once for the channel of topic, whose
-	// members should include peers (multicast).
-	SealChannel(ctx context.Context, topic string, peers []string, routing, plaintext []byte) ([]byte, error)
+	// PreparePeer returns once messages for peer can be sealed in their
+	// session (anycast).
+	PreparePeer(ctx context.Context, peer string) error
+	// PrepareChannel returns once messages can be sealed in the channel of
+	// topic for peers, the nodes they go to (multicast).
+	PrepareChannel(ctx context.Context, topic string, peers []string) error
+	// SealNow seals plaintext, which holds n messages, in the session with
+	// peer (topic "") or in the channel of topic, without waiting.
+	SealNow(ctx context.Context, peer, topic string, routing, plaintext []byte, n int) ([]byte, error)
+	// SealOverhead is the most bytes a seal adds to its plaintext.
+	SealOverhead() int
 	// Open opens a message sealed by node from.
 	Open(ctx context.Context, from string, routing, sealed []byte) ([]byte, error)
 	// HandleHandshake takes a handshake message that node from sent.
@@ -131,9 +148,15 @@ func (n *Node) handleSealedPeerMessage(p *peer, mb []byte, now int64) {
 		n.m.drop(DropHopLimit, 1)
 		return
 	}
-	if n.subs.lookup(h.Destination) == nil {
-		n.m.drop(DropNoSubscribers, 1)
-		return
+	// A channel batch holds messages to its destination only; a session's
+	// may hold several destinations.
+	var wantDest []byte
+	if h.Fanout != 1 {
+		if n.subs.lookup(h.Destination) == nil {
+			n.m.drop(DropNoSubscribers, 1)
+			return
+		}
+		wantDest = []byte(h.Destination)
 	}
 	inner, err := n.opts.crypter.Open(n.ctx, p.nodeID, RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), msg.Payload)
 	if err != nil {
@@ -141,73 +164,138 @@ func (n *Node) handleSealedPeerMessage(p *peer, mb []byte, now int64) {
 		n.m.drop(DropOpen, 1)
 		return
 	}
-	n.deliverPeerMessage(p, inner, now, []byte(h.Destination))
+	n.deliverOpened(p, inner, now, wantDest)
 }
 
-// sealCache holds the channel seal of one forward call, shared by every
-// peer of a multicast.
-type sealCache struct {
-	w    *wmsg
-	done bool
-}
-
-func (c *sealCache) release() {
-	if c.w != nil {
-		c.w.unref()
-	}
-}
-
-// sealFor returns the sealed form of w for peer p (nil if it cannot be
-// sealed): anycast seals in the session with p, multicast once in the
-// topic's channel for every target.
-func (n *Node) sealFor(p *peer, w *wmsg, fan uint32, eps []*agpv1.RouteEndpoint, idx []int, sc *sealCache) *wmsg {
-	if fan != 1 && sc.done {
-		return sc.w
-	}
-	var v msgView
-	if err := v.parse(w.body); err != nil && !errors.Is(err, errFragmented) {
-		return nil
-	}
-	src, hop := string(v.src), v.hop
-	if v.nh == 0 {
-		h, _, err := splitMessage(w.body)
-		if err != nil || h == nil {
-			return nil
+// deliverOpened delivers each message of an opened batch (an agpv1.Batch
+// encoding) locally; with wantDest set, each message's destination must be
+// it.
+func (n *Node) deliverOpened(p *peer, b []byte, now int64, wantDest []byte) {
+	for len(b) > 0 {
+		num, typ, tn, vn, err := consumeField(b)
+		if err != nil {
+			n.dropMalformed(p, now, string(wantDest), fmt.Errorf("sealed batch: %w", err))
+			return
 		}
-		src, hop = h.Source, h.HopLimit
+		if num == 1 && typ == protowire.BytesType {
+			mb, _ := protowire.ConsumeBytes(b[tn:])
+			n.deliverPeerMessage(p, mb, now, wantDest)
+		}
+		b = b[tn+vn:]
 	}
-	aad := RoutingAAD(src, w.dest, fan, hop)
-	var sealed []byte
-	var err error
+}
+
+// prepCache remembers the channel preparation of one forward call, shared
+// by every peer of a multicast.
+type prepCache struct {
+	done, ok bool
+}
+
+// prepareFor prepares w's seal for peer p (see PeerCrypter): anycast in
+// the session with p, multicast once in the topic's channel for every
+// target. It reports whether w may be queued for p.
+func (n *Node) prepareFor(p *peer, w *wmsg, fan uint32, eps []*agpv1.RouteEndpoint, idx []int, pc *prepCache) bool {
 	if fan == 1 {
-		sealed, err = n.opts.crypter.SealPeer(n.ctx, p.nodeID, aad, w.body)
-	} else {
-		peers := make([]string, 0, len(idx))
-		for _, i := range idx {
-			// Known addresses first: the crypter's handshakes to peers the
-			// loop has not reached yet (invites, Welcomes) need a link.
-			n.peerFor(eps[i].NodeId, eps[i].Address, false)
-			peers = append(peers, eps[i].NodeId)
+		if err := n.opts.crypter.PreparePeer(n.ctx, p.nodeID); err != nil {
+			n.log.Warn("no MLS session with peer, message not sent to it", "destination", w.dest, "peer", p.nodeID, "err", err)
+			return false
 		}
-		sealed, err = n.opts.crypter.SealChannel(n.ctx, w.dest, peers, aad, w.body)
-		sc.done = true
+		return true
+	}
+	if pc.done {
+		return pc.ok
+	}
+	pc.done = true
+	peers := make([]string, 0, len(idx))
+	for _, i := range idx {
+		// Known addresses first: the crypter's handshakes to peers the
+		// loop has not reached yet (invites, Welcomes) need a link.
+		n.peerFor(eps[i].NodeId, eps[i].Address, false)
+		peers = append(peers, eps[i].NodeId)
+	}
+	if err := n.opts.crypter.PrepareChannel(n.ctx, w.dest, peers); err != nil {
+		n.log.Warn("MLS channel not ready, message not sent to peers", "destination", w.dest, "err", err)
+		return false
+	}
+	pc.ok = true
+	return true
+}
+
+// sealItems seals, in place, the messages of items marked for sealing: one
+// sealed message for each run of consecutive messages of one group (the
+// session with the link's peer for anycast; the topic's channel for
+// multicast), as large as the peer's size limit allows. Handshakes and
+// already sealed items (left over from a failed link) are kept as they
+// are, in order. A run that cannot be sealed is dropped and counted.
+func (n *Node) sealItems(l *peerLink, items []peerItem) []peerItem {
+	p := l.p
+	limit := int(p.maxMsg.Load())
+	if limit == 0 {
+		limit = n.cfg.MaxMessageBytes
+	}
+	room := limit - n.opts.crypter.SealOverhead()
+	out := items[:0]
+	for i := 0; i < len(items); {
+		it := items[i]
+		if !it.seal {
+			out = append(out, it)
+			i++
+			continue
+		}
+		fan, dest := it.w.fanout, it.w.dest
+		size := batchEntrySize(it.w)
+		j := i + 1
+		for ; j < len(items); j++ {
+			nx := items[j]
+			if !nx.seal || (nx.w.fanout == 1) != (fan == 1) || (fan != 1 && nx.w.dest != dest) {
+				break
+			}
+			s := batchEntrySize(nx.w)
+			if size+s > room {
+				break
+			}
+			size += s
+		}
+		sw := n.sealRun(p, items[i:j], size)
+		for k := i; k < j; k++ {
+			items[k].w.unref()
+		}
+		if sw != nil {
+			// len(out) <= i: the run is read before its place is reused.
+			out = append(out, peerItem{w: sw, t0: it.t0, n: int32(j - i)})
+		}
+		i = j
+	}
+	clear(items[len(out):])
+	return out
+}
+
+// sealRun seals run, whose Batch encoding takes size bytes, into one
+// message for p; nil (counted, logged) if it cannot.
+func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
+	plain := make([]byte, 0, size)
+	for _, it := range run {
+		plain = protowire.AppendTag(plain, 1, protowire.BytesType)
+		plain = protowire.AppendBytes(plain, it.w.body)
+	}
+	first := run[0].w
+	fan, topic, peerID := first.fanout, first.dest, ""
+	if fan == 1 {
+		fan, topic, peerID = 1, "", p.nodeID
+	}
+	hdr := &agpv1.Header{Destination: first.dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
+	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", hdr.Destination, fan, 1), plain, len(run))
+	var sw *wmsg
+	if err == nil {
+		sw, err = buildWmsg(hdr, [][]byte{payloadField(sealed)})
 	}
 	if err != nil {
-		n.log.Warn("message not sealed, not sent to peers", "destination", w.dest, "peer", p.nodeID, "err", err)
+		p.drops.Add(uint64(len(run)))
+		n.m.drop(DropSealError, len(run))
+		if logEvery(&p.dropLog, time.Now().UnixNano(), 5*time.Second) {
+			n.log.Warn("messages not sealed, not sent to peer", "peer", p.nodeID, "destination", first.dest, "messages", len(run), "err", err)
+		}
 		return nil
 	}
-	hdr := &agpv1.Header{Source: src, Destination: w.dest, Fanout: fan, HopLimit: hop, ContentType: SealedContentType}
-	sw, err := buildWmsg(hdr, [][]byte{payloadField(sealed)})
-	if err != nil {
-		return nil
-	}
-	if fan == 1 {
-		// Anycast reaches one peer: the caller's reference is the only one
-		// besides the queue's.
-		sc.release()
-		sc.w = sw
-		return sw
-	}
-	sc.w = sw
 	return sw
 }

@@ -69,8 +69,7 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 	}
 	skippedDown := 0
 	candidates := 0
-	var sc sealCache
-	defer sc.release()
+	var pc prepCache
 	for i := range idx {
 		ep := eps[idx[(start+i)%len(idx)]]
 		p := n.peerFor(ep.NodeId, ep.Address, false)
@@ -93,20 +92,22 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 			n.m.drop(DropTooLarge, 1)
 			continue
 		}
-		pw := w
+		it := peerItem{w: w, t0: t0}
 		if n.opts.crypter != nil {
-			if pw = n.sealFor(p, w, fan, eps, idx, &sc); pw == nil {
-				p.drops.Add(1)
-				n.m.drop(DropSealError, 1)
-				continue
-			}
-			if max := p.maxMsg.Load(); max != 0 && pw.size() > int(max) {
+			// Sealed by the peer writer, in a batch (see PeerCrypter).
+			if max := p.maxMsg.Load(); max != 0 && batchEntrySize(w)+n.opts.crypter.SealOverhead() > int(max) {
 				p.drops.Add(1)
 				n.m.drop(DropTooLarge, 1)
 				continue
 			}
+			if !n.prepareFor(p, w, fan, eps, idx, &pc) {
+				p.drops.Add(1)
+				n.m.drop(DropSealError, 1)
+				continue
+			}
+			it.seal = true
 		}
-		if n.enqueuePeer(p, pw, t0) {
+		if n.enqueueItem(p, it) {
 			remote++
 			if want != 0 && remote >= want {
 				break
@@ -168,7 +169,12 @@ func (n *Node) deliverTo(e *topicEntry, w *wmsg, exclude *agentConn, fan uint32,
 
 // enqueuePeer queues msg for peer p, waiting at most PeerQueueWait for room.
 func (n *Node) enqueuePeer(p *peer, w *wmsg, t0 int64) bool {
-	it := peerItem{w: w, t0: t0}
+	return n.enqueueItem(p, peerItem{w: w, t0: t0})
+}
+
+// enqueueItem is enqueuePeer for a prepared item.
+func (n *Node) enqueueItem(p *peer, it peerItem) bool {
+	w := it.w
 	w.ref()
 	select {
 	case p.q <- it:

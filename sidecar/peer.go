@@ -16,6 +16,15 @@ import (
 type peerItem struct {
 	w  *wmsg
 	t0 int64
+	// seal: the peer writer seals w before sending (see PeerCrypter).
+	seal bool
+	// n is the number of messages w carries (a sealed batch), 0 for one.
+	n int32
+}
+
+// count is the number of messages it carries.
+func (it peerItem) count() int {
+	return max(int(it.n), 1)
 }
 
 // peer is a remote node: its connection table entry and send queue outlive
@@ -399,6 +408,9 @@ const maxBatch = 64
 // messages it took from the queue are then dropped.
 func (n *Node) sendQueued(l *peerLink, it peerItem, items []peerItem) bool {
 	if !l.batch {
+		if it.seal {
+			return n.sendItems(l, []peerItem{it})
+		}
 		return n.sendPeer(l, it)
 	}
 	items = append(items[:0], it)
@@ -418,6 +430,9 @@ drain:
 // allows. If a send fails, the items not yet tried are kept for the next
 // link (as they would have been had they stayed in the queue).
 func (n *Node) sendItems(l *peerLink, items []peerItem) bool {
+	if n.opts.crypter != nil {
+		items = n.sealItems(l, items)
+	}
 	if !l.batch {
 		for i, it := range items {
 			if !n.sendPeer(l, it) {
@@ -484,11 +499,13 @@ func (n *Node) sendBatch(l *peerLink, items []peerItem, size int) bool {
 		return false
 	}
 	now := time.Now().UnixNano()
+	msgs := 0
 	for _, it := range items {
 		l.p.countOut(it.w.size(), now)
 		n.m.latency.Observe(float64(now-it.t0) / 1e9)
+		msgs += it.count()
 	}
-	n.m.msgsOut[KindPeer].Add(float64(len(items)))
+	n.m.msgsOut[KindPeer].Add(float64(msgs))
 	return true
 }
 
@@ -516,7 +533,7 @@ func (n *Node) sendPeer(l *peerLink, it peerItem) bool {
 	}
 	now := time.Now().UnixNano()
 	l.p.countOut(it.w.size(), now)
-	n.m.msgsOut[KindPeer].Inc()
+	n.m.msgsOut[KindPeer].Add(float64(it.count()))
 	n.m.latency.Observe(float64(now-it.t0) / 1e9)
 	return true
 }

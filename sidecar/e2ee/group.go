@@ -3,6 +3,7 @@ package e2ee
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agwproject/agw/mls"
@@ -55,6 +56,22 @@ type group struct {
 	// waits for it to join (SealChannel); the zero time for a peer whose
 	// credential was refused. Cleared when the peer is a member.
 	joinBy map[string]time.Time
+	// ready is what a sender reads without mu (see publishReady).
+	ready atomic.Pointer[readyState]
+}
+
+// readyState is a group's sending state as of its last epoch change: the
+// fast path of PreparePeer and PrepareChannel reads it without the group's
+// lock, which a seal holds while it signs.
+type readyState struct {
+	members []string // node ids of the members
+	fresh   bool     // not a restored epoch (see minEpoch)
+}
+
+// publishReady publishes the group's readyState; call with mu held after
+// every change of membership, epoch or restored flag.
+func (gr *group) publishReady() {
+	gr.ready.Store(&readyState{members: gr.memberNodes(""), fresh: !gr.restored || gr.g.Epoch() > gr.minEpoch})
 }
 
 func newGroup(kind groupKind, name string, g *mls.Group) (*group, error) {
@@ -84,6 +101,7 @@ func (gr *group) refresh() error {
 		ids[i] = leafSPIFFE(nd.Leaf)
 	}
 	gr.nodes, gr.ids = nodes, ids
+	gr.publishReady()
 	close(gr.wakeup)
 	gr.wakeup = make(chan struct{})
 	return nil

@@ -7,37 +7,137 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/agwproject/agw/mls"
 )
 
 // SealPeer encrypts plaintext for node peer in their point-to-point
-// session, setting it up the first time. routing is the encoded routing
-// header that travels outside the ciphertext: its SHA-256 is the message's
-// authenticated data, so Open refuses it with another header.
+// session, setting it up the first time (PreparePeer, then SealNow).
+// routing is the encoded routing header that travels outside the
+// ciphertext: its SHA-256 is the message's authenticated data, so Open
+// refuses it with another header.
 func (m *Manager) SealPeer(ctx context.Context, peer string, routing, plaintext []byte) ([]byte, error) {
-	gr, err := m.session(ctx, peer)
-	if err != nil {
+	if err := m.PreparePeer(ctx, peer); err != nil {
 		return nil, err
 	}
-	return m.seal(ctx, gr, routing, plaintext)
+	return m.SealNow(ctx, peer, "", routing, plaintext, 1)
 }
 
 // SealChannel encrypts plaintext for every member of the channel of topic,
-// joining it the first time. peers are the nodes the message goes to: a
-// message sealed before one of them is a member could never be opened
-// there, so it waits until every peer not gone is a member, at most
-// JoinTimeout from the first message that found the peer missing (a peer
-// that does not join in that time, or whose credential was refused, delays
-// no later message; it cannot read them). See SealPeer for routing.
+// joining it the first time and waiting for peers as PrepareChannel does,
+// then SealNow. See SealPeer for routing.
 func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string, routing, plaintext []byte) ([]byte, error) {
-	gr, err := m.channel(ctx, topic)
-	if err != nil {
+	if err := m.PrepareChannel(ctx, topic, peers); err != nil {
 		return nil, err
 	}
+	return m.SealNow(ctx, "", topic, routing, plaintext, 1)
+}
+
+// ErrNotReady: SealNow found no group to seal in, or one that may not be
+// used yet (a restored epoch); PreparePeer or PrepareChannel had not
+// succeeded, or the group was replaced since.
+var ErrNotReady = errors.New("e2ee: group not ready for sealing")
+
+// PreparePeer returns once the point-to-point session with peer can seal
+// (SealNow): it sets the session up the first time and waits for a fresh
+// epoch after a restore, at most JoinTimeout. When the session is ready it
+// returns at once without taking any group lock (a seal in progress does
+// not hold it up).
+func (m *Manager) PreparePeer(ctx context.Context, peer string) error {
+	gr, err := m.session(ctx, peer)
+	if err != nil {
+		return err
+	}
+	return m.waitFresh(ctx, gr)
+}
+
+// PrepareChannel returns once the channel of topic can seal (SealNow) for
+// peers, the nodes the message goes to: it joins the channel the first
+// time and, since a message sealed before one of them is a member could
+// never be opened there, waits until every peer not gone is a member, at
+// most JoinTimeout from the first message that found the peer missing (a
+// peer that does not join in that time, or whose credential was refused,
+// delays no later message; it cannot read them). When every peer is a
+// member it returns at once without taking any group lock.
+func (m *Manager) PrepareChannel(ctx context.Context, topic string, peers []string) error {
+	gr, err := m.channel(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if rs := gr.ready.Load(); rs != nil && rs.fresh && m.allMembers(rs, peers) {
+		return nil
+	}
 	m.waitMembers(ctx, gr, peers)
-	return m.seal(ctx, gr, routing, plaintext)
+	return m.waitFresh(ctx, gr)
+}
+
+func (m *Manager) allMembers(rs *readyState, peers []string) bool {
+	for _, p := range peers {
+		if p != m.node && p != "" && !slices.Contains(rs.members, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// SealNow encrypts plaintext in the session with peer (topic "") or in the
+// channel of topic, without waiting: it fails with ErrNotReady when the
+// group is not there or not fresh (see PreparePeer, PrepareChannel). It is
+// meant for the sidecar's peer writers, which must never wait for a
+// handshake that they themselves would have to send. plaintext may hold
+// several messages (a batch): n is how many, counted towards
+// RotateMessages. See SealPeer for routing.
+func (m *Manager) SealNow(ctx context.Context, peer, topic string, routing, plaintext []byte, n int) ([]byte, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	var gr *group
+	if topic == "" {
+		gr = m.byPeer[peer]
+	} else {
+		gr = m.byTopic[topic]
+	}
+	m.mu.Unlock()
+	if gr == nil {
+		return nil, ErrNotReady
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if gr.restored && gr.g.Epoch() <= gr.minEpoch {
+		m.freshen(ctx, gr)
+		return nil, ErrNotReady
+	}
+	return m.sealLocked(ctx, gr, routing, plaintext, uint64(max(n, 1)))
+}
+
+// waitFresh waits, at most JoinTimeout, until gr's epoch is not a restored
+// one: a restored epoch's sending generations may have been used before
+// the restart.
+func (m *Manager) waitFresh(ctx context.Context, gr *group) error {
+	if rs := gr.ready.Load(); rs != nil && rs.fresh {
+		return nil
+	}
+	deadline := time.Now().Add(m.cfg.JoinTimeout)
+	for {
+		gr.mu.Lock()
+		if !gr.restored || gr.g.Epoch() > gr.minEpoch {
+			gr.mu.Unlock()
+			return nil
+		}
+		wake := gr.wakeup
+		m.freshen(ctx, gr)
+		gr.mu.Unlock()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("e2ee: group %s: no fresh epoch after restore", gr.name)
+		}
+		if err := m.waitChange(ctx, wake, m.cfg.RetryInterval); err != nil {
+			return err
+		}
+	}
 }
 
 // waitMembers waits until every peer not gone is a member of gr, or the
@@ -124,26 +224,9 @@ func varintLen(n int) int {
 	return 4
 }
 
-func (m *Manager) seal(ctx context.Context, gr *group, routing, plaintext []byte) ([]byte, error) {
-	deadline := time.Now().Add(m.cfg.JoinTimeout)
-	for {
-		gr.mu.Lock()
-		if !gr.restored || gr.g.Epoch() > gr.minEpoch {
-			break
-		}
-		// A restored epoch's sending generations may have been used before
-		// the restart: wait for a fresh epoch.
-		wake := gr.wakeup
-		m.freshen(ctx, gr)
-		gr.mu.Unlock()
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("e2ee: group %s: no fresh epoch after restore", gr.name)
-		}
-		if err := m.waitChange(ctx, wake, m.cfg.RetryInterval); err != nil {
-			return nil, err
-		}
-	}
-	defer gr.mu.Unlock()
+// sealLocked encrypts plaintext, which holds n application messages, in
+// gr; call with gr.mu held.
+func (m *Manager) sealLocked(ctx context.Context, gr *group, routing, plaintext []byte, n uint64) ([]byte, error) {
 	if gr.g.Removed() {
 		return nil, ErrNotMember
 	}
@@ -152,7 +235,7 @@ func (m *Manager) seal(ctx context.Context, gr *group, routing, plaintext []byte
 		return nil, fmt.Errorf("e2ee: encrypt in %s: %w", gr.name, err)
 	}
 	m.met.sealed.Inc()
-	gr.sent++
+	gr.sent += n
 	if m.cfg.RotateMessages > 0 && gr.sent >= m.cfg.RotateMessages {
 		gr.sent = 0
 		m.freshen(ctx, gr)
@@ -310,3 +393,8 @@ func classify(err error) string {
 	}
 	return EventMalformed
 }
+
+// SealOverhead is the most bytes a seal adds to its plaintext: the
+// PrivateMessage framing, sender data, signature and tag (well under 512
+// bytes for every supported suite) and the padding.
+func (m *Manager) SealOverhead() int { return m.cfg.PaddingBlock + 512 }

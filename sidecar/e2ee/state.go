@@ -172,5 +172,6 @@ func (m *Manager) loadGroup(path, name string) (*group, error) {
 		return nil, errors.New("state file name does not match its group")
 	}
 	gr.restored, gr.minEpoch, gr.lastRotation = true, g.Epoch(), m.now()
+	gr.publishReady()
 	return gr, nil
 }
