@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"log/slog"
 
@@ -15,6 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agwproject/agw/interceptors"
 	"github.com/agwproject/agw/internal/identity"
@@ -53,8 +58,8 @@ func (s *sidecarSetup) resolve(getenv func(string) string) error {
 		}
 		s.node.NodeID = id
 	}
-	if s.xds.Server == "" {
-		return nil
+	if s.xds.Server == "" || s.localOnly() {
+		return nil // (validate refuses a local-only sidecar with a control plane)
 	}
 	s.xds.NodeID = s.node.NodeID
 	if s.node.AdvertiseAddress == "" {
@@ -77,9 +82,62 @@ func (s *sidecarSetup) resolve(getenv func(string) string) error {
 }
 
 func (s *sidecarSetup) validate() error {
-	errs := []error{s.node.Validate(), s.rpc.Validate(), s.mls.Validate()}
-	if s.xds.Server != "" {
+	node := s.nodeConfig()
+	errs := []error{node.Validate(), s.rpc.Validate(), s.mls.Validate(), s.checkPeers()}
+	if s.xds.Server != "" && !s.localOnly() {
 		errs = append(errs, s.xds.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// localOnly reports whether this sidecar has no peers: an empty peer listen
+// address (AGW_PEER_LISTEN= or --peer-listen=). Its agents talk only to
+// each other; nothing leaves the sidecar.
+func (s *sidecarSetup) localOnly() bool { return strings.TrimSpace(s.node.PeerListen) == "" }
+
+// hasIdentity reports whether a workload identity is configured.
+func (s *sidecarSetup) hasIdentity() bool { return s.identity != nil || s.node.Identity.Enabled() }
+
+// localPeerListen is where a local-only node's peer listener binds (the
+// node always has one); it refuses every peer (refusePeers).
+const localPeerListen = "127.0.0.1:0"
+
+// nodeConfig is the node's configuration: that of the setup, with a
+// loopback peer listener for a local-only sidecar.
+func (s *sidecarSetup) nodeConfig() sidecar.Config {
+	c := s.node
+	if s.localOnly() {
+		c.PeerListen = localPeerListen
+	}
+	return c
+}
+
+// errNeedIdentity explains the one way to run a sidecar with peers.
+var errNeedIdentity = errors.New("a workload identity is required: traffic between sidecars is always MLS-encrypted and there is no plaintext mode; " +
+	"set AGW_IDENTITY_DIR to a directory with tls.crt, tls.key and ca.crt (or AGW_IDENTITY_CERT_FILE, AGW_IDENTITY_KEY_FILE and AGW_IDENTITY_BUNDLE_FILE); " +
+	"for a single sidecar whose agents only talk to each other, set AGW_PEER_LISTEN= (empty) and no AGW_STATIC_PEERS, AGW_STATIC_ROUTES to other nodes or AGW_XDS_SERVER")
+
+// checkPeers refuses a sidecar that could exchange messages with other
+// sidecars without an identity (hence without MLS), and a local-only one
+// that names peers.
+func (s *sidecarSetup) checkPeers() error {
+	if !s.localOnly() {
+		if !s.hasIdentity() {
+			return errNeedIdentity
+		}
+		return nil
+	}
+	var errs []error
+	if len(s.node.StaticPeers) > 0 {
+		errs = append(errs, errors.New("AGW_STATIC_PEERS is set but AGW_PEER_LISTEN is empty (a local-only sidecar has no peers): set a peer listen address such as :46358, with an identity, or remove the static peers"))
+	}
+	for _, r := range s.node.StaticRoutes {
+		if _, node, ok := strings.Cut(strings.TrimSpace(r), "="); ok && node != s.node.NodeID {
+			errs = append(errs, fmt.Errorf("AGW_STATIC_ROUTES entry %q names another node but AGW_PEER_LISTEN is empty (a local-only sidecar has no peers): set a peer listen address such as :46358, with an identity, or remove the route", r))
+		}
+	}
+	if s.xds.Server != "" {
+		errs = append(errs, errors.New("AGW_XDS_SERVER is set but AGW_PEER_LISTEN is empty (a local-only sidecar has no peers): set a peer listen address such as :46358, with an identity, or remove the control plane address"))
 	}
 	return errors.Join(errs...)
 }
@@ -95,6 +153,11 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 	s.mls, mlsErr = e2ee.ConfigFromEnv()
 	envErr = errors.Join(envErr, rpcErr, mlsErr)
 	s.nodeSet = os.Getenv("AGW_NODE_ID") != ""
+	if v, ok := os.LookupEnv("AGW_PEER_LISTEN"); ok && strings.TrimSpace(v) == "" {
+		// Set and empty means "no peers" (the env parser would apply the
+		// default instead).
+		s.node.PeerListen = ""
+	}
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "sidecar",
@@ -115,8 +178,12 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 				if s.xds.Server != "" {
 					cp = s.xds.Server
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: node %s, agents on %s, peers on %s, admin on %s, control plane %s\n",
-					s.node.NodeID, s.node.AgentListen, s.node.PeerListen, s.node.AdminListen, cp)
+				peers := "peers on " + s.node.PeerListen + " (MLS)"
+				if s.localOnly() {
+					peers = "no peers (local only)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: node %s, agents on %s, %s, admin on %s, control plane %s\n",
+					s.node.NodeID, s.node.AgentListen, peers, s.node.AdminListen, cp)
 				return nil
 			}
 			log, err := g.logger()
@@ -180,6 +247,11 @@ func (m multiSink) TopicRemoved(topic string) {
 }
 
 func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (*sidecarProcess, error) {
+	// No plaintext mode: checked again here for callers that did not
+	// validate.
+	if err := s.checkPeers(); err != nil {
+		return nil, err
+	}
 	opts := []sidecar.Option{
 		sidecar.WithLogger(log),
 		sidecar.WithRegisterer(reg),
@@ -196,6 +268,16 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 		// Built here rather than by the node, because the MLS layer needs it too.
 		var err error
 		if src, err = identity.NewSource(s.node.Identity, identity.WithLogger(logging.Component(log, "identity")), identity.WithRegisterer(reg)); err != nil {
+			return nil, err
+		}
+		p.ownedIdentity = src
+	}
+	if src == nil && s.localOnly() {
+		// A local-only sidecar without a configured identity gets one from
+		// a throwaway CA that no other sidecar trusts: the node is built
+		// like every other, with MLS, but has nobody to talk to.
+		var err error
+		if src, err = throwawayIdentity(); err != nil {
 			return nil, err
 		}
 		p.ownedIdentity = src
@@ -220,14 +302,22 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 		}
 		p.mls = mgr
 		opts = append(opts, sidecar.WithPeerCrypter(mgr))
-		sinks = append(sinks, mgr)
-	} else {
-		log.Warn("no workload identity configured (AGW_IDENTITY_*): peer links are plaintext and messages between sidecars are NOT end-to-end encrypted; for development only")
+		if !s.localOnly() { // no channels without peers
+			sinks = append(sinks, mgr)
+		}
+	}
+	if s.localOnly() {
+		// No peers at all: the peer listener (the node always has one)
+		// refuses every call, and the node still seals with MLS (a
+		// throwaway identity when none is configured, see below), so no
+		// message could leave or enter in plaintext anyway.
+		opts = append(opts, sidecar.WithPeerServerOptions(grpc.ChainUnaryInterceptor(refusePeerUnary), grpc.ChainStreamInterceptor(refusePeerStream)))
+		log.Info("local-only sidecar: no peer links (AGW_PEER_LISTEN is empty)")
 	}
 	if len(sinks) > 0 {
 		opts = append(opts, sidecar.WithSubscriptionSink(sinks))
 	}
-	node, err := sidecar.New(s.node, opts...)
+	node, err := sidecar.New(s.nodeConfig(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -334,4 +424,38 @@ func (p *sidecarProcess) runNode(ctx context.Context) error {
 		xerr = nil
 	}
 	return errors.Join(nerr, xerr)
+}
+
+// errLocalOnly is what a local-only sidecar answers to peers and to sends
+// for them.
+var errLocalOnly = errors.New("local-only sidecar (AGW_PEER_LISTEN is empty): no peer links")
+
+func refusePeerUnary(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
+	return nil, status.Error(codes.FailedPrecondition, errLocalOnly.Error())
+}
+
+func refusePeerStream(any, grpc.ServerStream, *grpc.StreamServerInfo, grpc.StreamHandler) error {
+	return status.Error(codes.FailedPrecondition, errLocalOnly.Error())
+}
+
+// throwawayTrustDomain is the trust domain of a local-only sidecar's
+// throwaway identity.
+const throwawayTrustDomain = "local-only.agw"
+
+// throwawayIdentity is the in-memory identity of a local-only sidecar: an
+// SVID of a CA made here and forgotten, valid as long as the CA.
+func throwawayIdentity() (*identity.Source, error) {
+	ca, err := identity.NewCA(throwawayTrustDomain)
+	if err != nil {
+		return nil, fmt.Errorf("local-only identity: %w", err)
+	}
+	id, err := identity.NewWorkloadID(throwawayTrustDomain, "local", "sidecar")
+	if err != nil {
+		return nil, fmt.Errorf("local-only identity: %w", err)
+	}
+	src, err := ca.MemorySource(id, 9*365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("local-only identity: %w", err)
+	}
+	return src, nil
 }
