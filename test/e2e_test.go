@@ -18,6 +18,7 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
+	"github.com/agwproject/agw/internal/identity"
 )
 
 var (
@@ -96,6 +97,42 @@ func startAgw(t *testing.T, env []string, args ...string) *proc {
 	return p
 }
 
+// testCA is a throwaway CA of trust domain td whose SVIDs the test's
+// sidecars load from files (AGW_IDENTITY_DIR), as from a mounted secret.
+type testCA struct {
+	*identity.CA
+	td string
+}
+
+func newTestCA(t *testing.T, td string) *testCA {
+	t.Helper()
+	ca, err := identity.NewCA(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{CA: ca, td: td}
+}
+
+// identityEnv issues an SVID for sidecar name, writes it with the CA's
+// bundle to a temporary directory and returns the variable that points the
+// sidecar at it.
+func (ca *testCA) identityEnv(t *testing.T, name string) string {
+	t.Helper()
+	id, err := identity.NewWorkloadID(ca.td, "test", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svid, err := ca.Issue(id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := ca.WriteFiles(dir, svid); err != nil {
+		t.Fatal(err)
+	}
+	return "AGW_IDENTITY_DIR=" + dir
+}
+
 func waitOK(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -121,10 +158,11 @@ func TestEndToEndProcesses(t *testing.T) {
 
 	type sc struct{ agent, peer, admin string }
 	sidecars := map[string]sc{}
+	ca := newTestCA(t, "e2e.agw")
 	for _, name := range []string{"e2e-a", "e2e-b"} {
 		s := sc{freePort(t), freePort(t), freePort(t)}
 		sidecars[name] = s
-		startAgw(t, []string{"AGW_XDS_SERVER=" + cp}, "sidecar", "--node-id", name,
+		startAgw(t, []string{"AGW_XDS_SERVER=" + cp, ca.identityEnv(t, name)}, "sidecar", "--node-id", name,
 			"--agent-listen", s.agent, "--peer-listen", s.peer, "--admin-listen", s.admin,
 			"--xds-backoff-initial", "50ms", "--log-format", "text")
 	}
@@ -196,6 +234,17 @@ func TestEndToEndProcesses(t *testing.T) {
 	}
 }
 
+// withoutAGWEnv is the test's environment without AGW_* variables.
+func withoutAGWEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AGW_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -211,7 +260,7 @@ func get(t *testing.T, url string) string {
 // TestSidecarShutdownOnSIGTERM: a sidecar process exits 0 soon after SIGTERM.
 func TestSidecarShutdownOnSIGTERM(t *testing.T) {
 	admin := freePort(t)
-	p := startAgw(t, nil, "sidecar", "--node-id", "sigterm", "--agent-listen", freePort(t),
+	p := startAgw(t, []string{newTestCA(t, "sigterm.agw").identityEnv(t, "sigterm")}, "sidecar", "--node-id", "sigterm", "--agent-listen", freePort(t),
 		"--peer-listen", freePort(t), "--admin-listen", admin, "--shutdown-timeout", "2s")
 	waitOK(t, "http://"+admin+"/readyz")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -229,22 +278,40 @@ func TestSidecarShutdownOnSIGTERM(t *testing.T) {
 	}
 }
 
-// TestCheckConfig: --check-config accepts a good configuration and explains a bad one.
+// TestCheckConfig: --check-config accepts a good configuration and explains
+// a bad one; a sidecar with peers and no identity is refused (there is no
+// plaintext mode), a local-only one (empty peer listen address) is not.
 func TestCheckConfig(t *testing.T) {
 	bin := agwBinary(t)
-	out, err := exec.Command(bin, "sidecar", "--check-config", "--node-id", "ok-node").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "configuration OK") {
+	checkWith := func(env ...string) (string, error) {
+		cmd := exec.Command(bin, "sidecar", "--check-config", "--node-id", "ok-node")
+		cmd.Env = append(withoutAGWEnv(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := checkWith(newTestCA(t, "check.agw").identityEnv(t, "ok-node"))
+	if err != nil || !strings.Contains(out, "configuration OK") || !strings.Contains(out, "(MLS)") {
 		t.Fatalf("good config: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "sidecar", "--check-config", "--node-id", "ok-node")
-	cmd.Env = append(os.Environ(), "AGW_PEER_LISTEN=nonsense", "AGW_XDS_SERVER=cp.example:18000")
-	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "AGW_PEER_LISTEN") {
+	out, err = checkWith()
+	if err == nil || !strings.Contains(out, "AGW_IDENTITY_DIR") || !strings.Contains(out, "AGW_PEER_LISTEN= (empty)") {
+		t.Fatalf("peers without identity: want an error naming AGW_IDENTITY_DIR and the local-only way, got %v\n%s", err, out)
+	}
+	out, err = checkWith("AGW_PEER_LISTEN=")
+	if err != nil || !strings.Contains(out, "no peers (local only)") {
+		t.Fatalf("local-only config: %v\n%s", err, out)
+	}
+	out, err = checkWith("AGW_PEER_LISTEN=", "AGW_STATIC_PEERS=b=127.0.0.1:1")
+	if err == nil || !strings.Contains(out, "AGW_STATIC_PEERS") {
+		t.Fatalf("local-only with a static peer: want an error naming AGW_STATIC_PEERS, got %v\n%s", err, out)
+	}
+	out, err = checkWith("AGW_PEER_LISTEN=nonsense", "AGW_XDS_SERVER=cp.example:18000")
+	if err == nil || !strings.Contains(out, "AGW_PEER_LISTEN") {
 		t.Fatalf("bad peer address: want an error naming AGW_PEER_LISTEN, got %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "control-plane", "--check-config", "--grace-period", "-1s").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "AGW_CP_GRACE_PERIOD") {
-		t.Fatalf("bad grace period: want an error naming AGW_CP_GRACE_PERIOD, got %v\n%s", err, out)
+	cpOut, err := exec.Command(bin, "control-plane", "--check-config", "--grace-period", "-1s").CombinedOutput()
+	if err == nil || !strings.Contains(string(cpOut), "AGW_CP_GRACE_PERIOD") {
+		t.Fatalf("bad grace period: want an error naming AGW_CP_GRACE_PERIOD, got %v\n%s", err, cpOut)
 	}
 }
 
@@ -252,11 +319,12 @@ func TestCheckConfig(t *testing.T) {
 // while its agent publishes to a subscriber behind sidecar B; every message
 // A acknowledged as handed to B arrives at B's subscriber.
 func TestSIGTERMDuringTrafficLosesNoAckedMessage(t *testing.T) {
+	ca := newTestCA(t, "drain.agw")
 	bAgent, bPeer, bAdmin := freePort(t), freePort(t), freePort(t)
-	startAgw(t, nil, "sidecar", "--node-id", "drain-b", "--agent-listen", bAgent,
+	startAgw(t, []string{ca.identityEnv(t, "drain-b")}, "sidecar", "--node-id", "drain-b", "--agent-listen", bAgent,
 		"--peer-listen", bPeer, "--admin-listen", bAdmin)
 	aAgent, aAdmin := freePort(t), freePort(t)
-	a := startAgw(t, nil, "sidecar", "--node-id", "drain-a", "--agent-listen", aAgent,
+	a := startAgw(t, []string{ca.identityEnv(t, "drain-a")}, "sidecar", "--node-id", "drain-a", "--agent-listen", aAgent,
 		"--peer-listen", freePort(t), "--admin-listen", aAdmin, "--shutdown-timeout", "5s",
 		"--static-peer", "drain-b="+bPeer, "--static-route", "example/drain/sink=drain-b")
 	waitOK(t, "http://"+bAdmin+"/readyz")
