@@ -106,10 +106,15 @@ func (n *Node) sendHandshake(ctx context.Context, node string, msg []byte) error
 	if max := p.maxMsg.Load(); max != 0 && w.size() > int(max) {
 		return fmt.Errorf("sidecar: handshake of %d bytes above peer %s's limit", w.size(), node)
 	}
-	if !n.enqueuePeer(p, w, time.Now().UnixNano()) {
-		return fmt.Errorf("sidecar: queue to peer %s full", node)
+	w.ref()
+	select {
+	case p.hq <- peerItem{w: w, t0: time.Now().UnixNano()}:
+		return nil
+	default:
+		w.unref()
+		n.m.drop(DropPeerQueueFull, 1)
+		return fmt.Errorf("sidecar: handshake queue to peer %s full", node)
 	}
-	return nil
 }
 
 func payloadField(b []byte) []byte {

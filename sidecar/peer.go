@@ -35,6 +35,10 @@ type peer struct {
 	nodeID string
 	static bool
 	q      chan peerItem
+	// hq holds MLS handshakes: the writer sends them before the messages
+	// it seals, so that a message sealed in an epoch never reaches the
+	// peer before the Welcome or commit that makes it (see sealItems).
+	hq     chan peerItem
 	maxMsg atomic.Uint32 // largest message the remote accepts
 	addr   atomic.Pointer[string]
 
@@ -180,6 +184,7 @@ func (n *Node) newPeer(nodeID string, static bool) *peer {
 		nodeID: nodeID,
 		static: static,
 		q:      make(chan peerItem, n.cfg.QueueSize),
+		hq:     make(chan peerItem, handshakeQueueSize),
 		kick:   make(chan struct{}, 1),
 	}
 	// Down until a link is up or a dial starts: a node known only by id
@@ -373,6 +378,11 @@ func (n *Node) peerWriter(l *peerLink) {
 				l.close()
 				return
 			}
+		case it := <-p.hq:
+			if !n.sendRaw(l, p.drainHandshakes([]peerItem{it})) {
+				l.close()
+				return
+			}
 		case <-l.goodbye:
 			_ = l.send(&agpv1.PeerFrame{Kind: &agpv1.PeerFrame_Goodbye{Goodbye: &agpv1.Goodbye{Reason: "node shutting down"}}})
 			for drained := false; !drained; {
@@ -432,7 +442,35 @@ drain:
 func (n *Node) sendItems(l *peerLink, items []peerItem) bool {
 	if n.opts.crypter != nil {
 		items = n.sealItems(l, items)
+		// Every handshake queued before the seals took their group's lock
+		// is in hq now: it goes first. (One queued later may overtake a
+		// message sealed before it: a receiver opens messages of the
+		// previous epoch too.)
+		if len(l.p.hq) > 0 {
+			items = append(l.p.drainHandshakes(nil), items...)
+		}
 	}
+	return n.sendRaw(l, items)
+}
+
+// handshakeQueueSize bounds a peer's queue of MLS handshakes; a handshake
+// that finds it full is dropped (the crypter resends what matters).
+const handshakeQueueSize = 1024
+
+// drainHandshakes appends the handshakes queued for p to out.
+func (p *peer) drainHandshakes(out []peerItem) []peerItem {
+	for {
+		select {
+		case it := <-p.hq:
+			out = append(out, it)
+		default:
+			return out
+		}
+	}
+}
+
+// sendRaw is sendItems for items that are ready to go.
+func (n *Node) sendRaw(l *peerLink, items []peerItem) bool {
 	if !l.batch {
 		for i, it := range items {
 			if !n.sendPeer(l, it) {
@@ -562,7 +600,7 @@ func (n *Node) gcLoop() {
 			idle := now.Add(-n.cfg.PeerIdleTimeout).UnixNano()
 			n.peersMu.Lock()
 			for id, p := range n.peers {
-				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 || p.nleft.Load() > 0 {
+				if p.static || p.lastUsed.Load() > idle || p.lastActivity.Load() > idle || len(p.q) > 0 || len(p.hq) > 0 || p.nleft.Load() > 0 {
 					continue
 				}
 				if l := p.currentLink(); l != nil && !l.outbound {
