@@ -26,8 +26,8 @@ type inCall struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	inbox   chan *agpv1.RpcFrame // messages, half-close; bounded
-	seq     seqCheck             // owned by the dispatcher
+	inbox   *inbox   // messages, half-close; bounded
+	seq     seqCheck // owned by the dispatcher
 	downWin *window
 	out     frameSeq
 
@@ -61,9 +61,7 @@ func (c *inCall) deliver(f *agpv1.RpcFrame) {
 	}
 	c.downWin.add(int(f.GetWindow()))
 	if len(f.GetMessages()) > 0 || f.GetHalfClose() {
-		select {
-		case c.inbox <- f:
-		default:
+		if !c.inbox.push(f) {
 			c.cancel(status.Error(codes.ResourceExhausted, "the caller sent beyond its flow-control window"))
 		}
 	}
@@ -73,7 +71,7 @@ func (c *inCall) deliver(f *agpv1.RpcFrame) {
 }
 
 // open starts replaying a call that arrived for this agent.
-func (l *Layer) open(msg *agpv1.Message, f *agpv1.RpcFrame) {
+func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	o := f.GetOpen()
 	caller := f.GetSender()
 	if caller == "" || caller != o.GetCaller() {
@@ -107,12 +105,12 @@ func (l *Layer) open(msg *agpv1.Message, f *agpv1.RpcFrame) {
 		refuse(codes.ResourceExhausted, "agent %s already serves %d calls (AGW_RPC_MAX_CONCURRENT_CALLS)", l.name, len(l.in))
 		return
 	}
-	parent := l.o.prop.Extract(l.ctx, propagation.MapCarrier(msg.GetHeader().GetMetadata()))
+	parent := l.o.prop.Extract(l.ctx, propagation.MapCarrier(hmd))
 	ctx, cancel := context.WithCancelCause(parent)
 	c := &inCall{
 		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
 		ctx: ctx, cancel: cancel,
-		inbox:   make(chan *agpv1.RpcFrame, 2*l.cfg.Window+16),
+		inbox:   newInbox(2*l.cfg.Window + 16),
 		downWin: newWindow(int(o.GetInitialWindow())),
 	}
 	c.seq.ok(f.GetSeq())
@@ -120,7 +118,7 @@ func (l *Layer) open(msg *agpv1.Message, f *agpv1.RpcFrame) {
 	l.calls.Add(1)
 	l.mu.Unlock()
 	if len(f.GetMessages()) > 0 || f.GetHalfClose() {
-		c.inbox <- &agpv1.RpcFrame{Messages: f.GetMessages(), HalfClose: f.GetHalfClose()}
+		c.inbox.push(&agpv1.RpcFrame{Messages: f.GetMessages(), HalfClose: f.GetHalfClose()})
 	}
 	if f.GetWindow() > 0 {
 		c.downWin.add(int(f.GetWindow()))
@@ -188,7 +186,7 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 
 // sendAll writes the request that arrived whole in the open frame.
 func (c *inCall) sendAll(cs grpc.ClientStream) {
-	f := <-c.inbox // queued by open
+	f := c.inbox.pop() // queued by open
 	for _, m := range f.GetMessages() {
 		if err := cs.SendMsg(&rawMsg{b: m}); err != nil {
 			return // the stream ended; RecvMsg reports why
@@ -289,11 +287,14 @@ func (c *inCall) end(ctx context.Context, err error, tmd metadata.MD) error {
 func (c *inCall) sendToApp(ctx context.Context, cs grpc.ClientStream) {
 	g := granter{size: c.l.cfg.Window}
 	for {
-		var f *agpv1.RpcFrame
-		select {
-		case f = <-c.inbox:
-		case <-ctx.Done():
-			return
+		f := c.inbox.pop()
+		if f == nil {
+			select {
+			case <-c.inbox.ready:
+				continue
+			case <-ctx.Done():
+				return
+			}
 		}
 		for _, m := range f.GetMessages() {
 			if err := cs.SendMsg(&rawMsg{b: m}); err != nil {

@@ -76,8 +76,8 @@ type outCall struct {
 	id     string
 	target string
 
-	inbox chan *agpv1.RpcFrame // headers, messages, trailers; bounded
-	abort chan error           // first fatal error, buffered 1
+	inbox *inbox     // headers, messages, trailers; bounded
+	abort chan error // first fatal error, buffered 1
 
 	// owned by the dispatcher
 	seq       seqCheck
@@ -125,9 +125,7 @@ func (c *outCall) deliver(f *agpv1.RpcFrame) {
 	}
 	c.upWin.add(int(f.GetWindow()))
 	if f.GetHeaders() != nil || len(f.GetMessages()) > 0 || f.GetTrailers() != nil {
-		select {
-		case c.inbox <- f:
-		default:
+		if !c.inbox.push(f) {
 			c.fail(status.Errorf(codes.ResourceExhausted, "call to %s: the target sent beyond its flow-control window", c.target))
 			return
 		}
@@ -218,7 +216,7 @@ func (l *Layer) traceMD(ctx context.Context) map[string]string {
 func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic string, open *agpv1.RpcOpen, up <-chan upEvent) error {
 	c := &outCall{
 		l: l, id: newCallID(), target: target,
-		inbox:    make(chan *agpv1.RpcFrame, 2*l.cfg.Window+16),
+		inbox:    newInbox(2*l.cfg.Window + 16),
 		abort:    make(chan error, 1),
 		accepted: make(chan struct{}),
 		upWin:    newWindow(0),
@@ -325,7 +323,9 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 			}
 			c.cancelTarget(code, "caller: "+ctx.Err().Error())
 			return status.FromContextError(ctx.Err()).Err()
-		case f := <-c.inbox:
+		case <-c.inbox.ready:
+		}
+		for f := c.inbox.pop(); f != nil; f = c.inbox.pop() {
 			if h := f.GetHeaders(); h != nil {
 				hmd := fromWire(h)
 				hmd.Set(MDResponder, c.responder)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // errShutdown ends the calls still in flight when shutdown's grace period
@@ -45,8 +47,9 @@ type Layer struct {
 	topic     string   // RPC topic of name: replies and served calls' frames
 	openTopic []string // RPC topics where opens arrive (service, channels)
 
-	cl  *client.Client
-	app *grpc.ClientConn
+	node *sidecar.Node // NewForNode: attach in memory
+	link agentLink
+	app  *grpc.ClientConn
 
 	mu       sync.Mutex
 	out      map[string]outSink // calls this agent makes
@@ -86,17 +89,21 @@ func NewForNode(cfg Config, node *sidecar.Node, opts ...Option) (*Layer, error) 
 	if node == nil {
 		return nil, errors.New("rpc: nil sidecar node")
 	}
-	opts = append([]Option{WithAgentDialOptions(node.TrustedAgentDialOption(), node.InProcessAgentDialOption())}, opts...)
-	return newLayer(cfg, func(ctx context.Context) (string, error) {
+	l, err := newLayer(cfg, func(ctx context.Context) (string, error) {
 		select {
 		case <-node.Ready():
-			return sidecar.InProcessAgentTarget, nil
+			return "", nil
 		case <-node.Done():
 			return "", errors.New("rpc: the sidecar node stopped before it was ready")
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
 	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	l.node = node
+	return l, nil
 }
 
 func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts ...Option) (*Layer, error) {
@@ -191,21 +198,17 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 	}
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
 	defer scancel()
-	cl, err := client.Dial(sctx, addr,
-		client.WithDeliveryBuffer(4096),
-		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
-			grpc.WithInitialWindowSize(loopbackWindow), grpc.WithInitialConnWindowSize(loopbackConnWindow)),
-		client.WithDialOptions(l.o.agentOpts...))
+	link, dispatchDone, err := l.connect(sctx, addr)
 	if err != nil {
-		return fmt.Errorf("rpc: connect to the sidecar's agent API: %w", err)
+		return err
 	}
-	l.cl = cl
-	defer cl.Close()
-	if err := cl.Subscribe(sctx, l.topic); err != nil {
+	l.link = link
+	defer link.close()
+	if err := link.subscribe(sctx, l.topic); err != nil {
 		return fmt.Errorf("rpc: subscribe %s: %w", l.topic, err)
 	}
 	for _, t := range l.openTopic {
-		if err := cl.Subscribe(sctx, t); err != nil {
+		if err := link.subscribe(sctx, t); err != nil {
 			return fmt.Errorf("rpc: subscribe %s: %w", t, err)
 		}
 	}
@@ -236,8 +239,6 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	dispatchDone := make(chan struct{})
-	go func() { defer close(dispatchDone); l.dispatch() }()
 	close(l.ready)
 	l.log.Info("rpc layer up", "intercept", addrString(l.Addr()), "app", l.cfg.AppAddr, "topics", l.Topics())
 
@@ -246,15 +247,44 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 	case <-l.stop:
 	case err = <-serveErr:
 		err = fmt.Errorf("rpc: interception listener: %w", err)
-	case <-cl.Done():
+	case <-link.done():
 		if ctx.Err() == nil && !isClosed(l.stop) {
-			err = fmt.Errorf("rpc: the sidecar's agent API stream ended: %w", cl.Err())
+			err = fmt.Errorf("rpc: the sidecar's agent API stream ended: %w", link.err())
 		}
 	}
 	l.shutdown(srv)
-	cl.Close()
+	link.close()
 	<-dispatchDone
 	return err
+}
+
+// connect attaches to the node in memory (NewForNode) or dials its agent
+// API (New). The returned channel is closed when the last delivery has
+// been dispatched after the link closed.
+func (l *Layer) connect(ctx context.Context, addr string) (agentLink, <-chan struct{}, error) {
+	if l.node != nil {
+		a, err := l.node.AttachLocal("rpc:"+l.name, l.dispatchRaw, sidecar.WithLocalQueueSize(4096))
+		if err != nil {
+			return nil, nil, fmt.Errorf("rpc: attach to the sidecar: %w", err)
+		}
+		return localLink{a}, a.Done(), nil
+	}
+	cl, err := client.Dial(ctx, addr,
+		client.WithDeliveryBuffer(4096),
+		client.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+			grpc.WithInitialWindowSize(loopbackWindow), grpc.WithInitialConnWindowSize(loopbackConnWindow)),
+		client.WithDialOptions(l.o.agentOpts...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rpc: connect to the sidecar's agent API: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range cl.Deliveries() {
+			l.dispatchMsg(msg)
+		}
+	}()
+	return grpcLink{cl}, done, nil
 }
 
 func addrString(a net.Addr) string {
@@ -272,7 +302,7 @@ func (l *Layer) shutdown(srv *grpc.Server) {
 	l.mu.Unlock()
 	uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	for _, t := range l.openTopic {
-		_ = l.cl.Unsubscribe(uctx, t)
+		_ = l.link.unsubscribe(uctx, t)
 	}
 	cancel()
 	stopped := make(chan struct{})
@@ -297,7 +327,7 @@ func (l *Layer) shutdown(srv *grpc.Server) {
 	// A round trip to the sidecar: every frame sent before it (the last
 	// trailers and cancels) has been taken before the stream closes.
 	fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
-	_ = l.cl.Unsubscribe(fctx, l.topic)
+	_ = l.link.unsubscribe(fctx, l.topic)
 	fcancel()
 	l.log.Info("rpc layer stopped", "took", time.Since(start).Round(time.Millisecond).String())
 }
@@ -312,25 +342,12 @@ func newCallID() string {
 // publish sends frame f to topic. With wait it returns the sidecar's ack
 // (deliveries); otherwise it does not wait.
 func (l *Layer) publish(ctx context.Context, topic string, fanout uint32, f *agpv1.RpcFrame, md map[string]string, wait bool) (*agpv1.Ack, error) {
-	b, err := EncodeFrame(f)
-	if err != nil {
-		return nil, err
-	}
-	msg := &agpv1.Message{
-		Header: &agpv1.Header{
-			Source: l.name, Destination: topic, Fanout: fanout,
-			ContentType: ContentType, Metadata: md,
-		},
-		Payload: b,
-	}
-	l.m.frames.WithLabelValues("out").Inc()
+	l.m.framesOut.Inc()
 	if drop := l.dropOut.Load(); drop != nil && (*drop)(f) {
 		return &agpv1.Ack{RemoteDeliveries: 1}, nil // lost on the way (tests)
 	}
-	if !wait {
-		return nil, l.cl.PublishNoWait(msg)
-	}
-	return l.cl.Publish(ctx, msg)
+	h := msgHeader{source: l.name, destination: topic, fanout: fanout, metadata: md}
+	return l.link.publish(ctx, &h, f, wait)
 }
 
 // publishRouted publishes f and waits for the sidecar's ack; while nothing
@@ -355,47 +372,71 @@ func (l *Layer) publishRouted(ctx context.Context, topic string, fanout uint32, 
 	}
 }
 
-// dispatch hands every delivered frame to its call. It never blocks on a
+// dispatchMsg hands a frame delivered over a gRPC agent stream to its call.
+func (l *Layer) dispatchMsg(msg *agpv1.Message) {
+	h := msg.GetHeader()
+	if h.GetContentType() != ContentType || !IsReserved(h.GetDestination()) {
+		l.m.dropped.WithLabelValues("not_rpc").Inc()
+		return
+	}
+	l.dispatchFrame(msg.GetPayload(), h.GetSource, h.GetMetadata)
+}
+
+var contentType = []byte(ContentType)
+var topicPrefix = []byte(TopicPrefix)
+
+// dispatchRaw hands a frame delivered in memory (the encoding of an
+// agpv1.Message, valid during the call) to its call.
+func (l *Layer) dispatchRaw(b []byte) {
+	d, ok := parseDelivery(b)
+	if !ok || !bytes.Equal(d.ctype, contentType) || !bytes.HasPrefix(d.dest, topicPrefix) {
+		l.m.dropped.WithLabelValues("not_rpc").Inc()
+		return
+	}
+	l.dispatchFrame(d.payload, func() string { return string(d.source) }, func() map[string]string {
+		var h agpv1.Header
+		if err := proto.Unmarshal(d.hdr, &h); err != nil {
+			return nil
+		}
+		return h.GetMetadata()
+	})
+}
+
+// dispatchFrame hands a delivered frame to its call. It never blocks on a
 // call: each call's inbox is bounded by its flow-control window, and a call
-// that overflows it is failed.
-func (l *Layer) dispatch() {
-	for msg := range l.cl.Deliveries() {
-		h := msg.GetHeader()
-		if h.GetContentType() != ContentType || !IsReserved(h.GetDestination()) {
-			l.m.dropped.WithLabelValues("not_rpc").Inc()
-			continue
-		}
-		f, err := DecodeFrame(msg.GetPayload())
-		if err != nil {
-			l.m.dropped.WithLabelValues("malformed").Inc()
-			l.log.Debug("dropping malformed RPC frame", "source", h.GetSource(), "err", err)
-			continue
-		}
-		l.m.frames.WithLabelValues("in").Inc()
-		if f.GetReply() {
-			l.mu.Lock()
-			c := l.out[f.GetCallId()]
-			l.mu.Unlock()
-			if c == nil {
-				l.unknownCall(f)
-				continue
-			}
-			c.deliver(f)
-			continue
-		}
-		if f.GetOpen() != nil {
-			l.open(msg, f)
-			continue
-		}
+// that overflows it is failed. Frames are dispatched one at a time, in
+// order.
+func (l *Layer) dispatchFrame(payload []byte, source func() string, md func() map[string]string) {
+	f, err := DecodeFrame(payload)
+	if err != nil {
+		l.m.dropped.WithLabelValues("malformed").Inc()
+		l.log.Debug("dropping malformed RPC frame", "source", source(), "err", err)
+		return
+	}
+	l.m.framesIn.Inc()
+	if f.GetReply() {
 		l.mu.Lock()
-		c := l.in[f.GetCallId()]
+		c := l.out[f.GetCallId()]
 		l.mu.Unlock()
 		if c == nil {
 			l.unknownCall(f)
-			continue
+			return
 		}
 		c.deliver(f)
+		return
 	}
+	if f.GetOpen() != nil {
+		l.open(md(), f)
+		return
+	}
+	l.mu.Lock()
+	c := l.in[f.GetCallId()]
+	l.mu.Unlock()
+	if c == nil {
+		l.unknownCall(f)
+		return
+	}
+	c.deliver(f)
 }
 
 // unknownCall drops a frame of a call this layer does not know; a ping is

@@ -9,6 +9,8 @@ type metrics struct {
 	inflight *prometheus.GaugeVec   // role
 	frames   *prometheus.CounterVec // direction
 	dropped  *prometheus.CounterVec // reason
+
+	framesIn, framesOut prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,6 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "agw_rpc_frames_dropped_total", Help: "RPC frames ignored, by reason.",
 		}, []string{"reason"}),
 	}
+	m.framesIn, m.framesOut = m.frames.WithLabelValues("in"), m.frames.WithLabelValues("out")
 	for _, c := range []prometheus.Collector{m.calls, m.inflight, m.frames, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

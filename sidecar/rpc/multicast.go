@@ -25,7 +25,7 @@ type multiCall struct {
 	l      *Layer
 	id     string
 	target string
-	inbox  chan *agpv1.RpcFrame
+	inbox  *inbox
 	abort  chan error
 	seqs   map[string]*seqCheck // owned by the dispatcher
 }
@@ -50,9 +50,7 @@ func (c *multiCall) deliver(f *agpv1.RpcFrame) {
 			Code: int32(codes.Unavailable), Message: "a frame from this member was lost"}}
 		sc.next = ^uint64(0) // ignore the rest
 	}
-	select {
-	case c.inbox <- f:
-	default:
+	if !c.inbox.push(f) {
 		select {
 		case c.abort <- status.Errorf(codes.ResourceExhausted, "multicast call to %s: members sent beyond their flow-control windows", c.target):
 		default:
@@ -100,7 +98,7 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 	open.Multicast = true
 	c := &multiCall{
 		l: l, id: newCallID(), target: target,
-		inbox: make(chan *agpv1.RpcFrame, maxMembers*(2*l.cfg.Window+16)),
+		inbox: newInbox(maxMembers * (2*l.cfg.Window + 16)),
 		abort: make(chan error, 1),
 		seqs:  make(map[string]*seqCheck),
 	}
@@ -173,7 +171,9 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 			}
 			cancelAll(code, "caller: "+ctx.Err().Error())
 			return status.FromContextError(ctx.Err()).Err()
-		case f := <-c.inbox:
+		case <-c.inbox.ready:
+		}
+		for f := c.inbox.pop(); f != nil; f = c.inbox.pop() {
 			s := f.GetSender()
 			m := members[s]
 			if m == nil {

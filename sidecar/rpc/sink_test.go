@@ -20,7 +20,7 @@ func testLayer(t *testing.T) *Layer {
 
 func newTestOutCall(l *Layer) *outCall {
 	return &outCall{l: l, id: "ab", target: "acme/demo/echo",
-		inbox: make(chan *agpv1.RpcFrame, 4), abort: make(chan error, 1),
+		inbox: newInbox(4), abort: make(chan error, 1),
 		accepted: make(chan struct{}), upWin: newWindow(0)}
 }
 
@@ -36,11 +36,11 @@ func TestOutCallFrameChecks(t *testing.T) {
 		t.Fatal("accept not applied")
 	}
 	c.deliver(&agpv1.RpcFrame{CallId: "ab", Seq: 2, Reply: true, Sender: "acme/demo/echo/2", Messages: [][]byte{{1}}})
-	if len(c.inbox) != 0 {
+	if c.inbox.pop() != nil {
 		t.Fatal("a frame from another instance was taken")
 	}
 	c.deliver(&agpv1.RpcFrame{CallId: "ab", Seq: 2, Reply: true, Sender: "acme/demo/echo/1", Messages: [][]byte{{1}}})
-	if len(c.inbox) != 1 {
+	if c.inbox.pop() == nil || c.inbox.pop() != nil {
 		t.Fatal("in-order frame not taken")
 	}
 	c.deliver(&agpv1.RpcFrame{CallId: "ab", Seq: 4, Reply: true, Sender: "acme/demo/echo/1", Messages: [][]byte{{1}}})
