@@ -321,7 +321,7 @@ func buildSidecar(s *sidecarSetup, log *slog.Logger, reg *prometheus.Registry) (
 	if err != nil {
 		return nil, err
 	}
-	roster.Endpoints = node.RouteSource().Endpoints
+	roster.Endpoints, roster.Watch = node.RouteSource().Endpoints, node.RouteSource().Watch
 	if p.mls != nil {
 		node.HandleAdmin("GET /debug/groups", p.mls.DebugHandler())
 	}

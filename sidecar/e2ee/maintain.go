@@ -45,6 +45,13 @@ func (m *Manager) maintain(ctx context.Context, gr *group, now time.Time) {
 	if gr.g.Removed() {
 		return
 	}
+	if gr.kind == kindChannel {
+		// Every member reads the roster on every tick, not only the
+		// committer: a Roster learns that a node's lease ended while it
+		// reads the node's routes during the lease's grace period, and the
+		// successor of a gone committer must learn it (Gone) to take over.
+		m.roster.Participants(gr.name)
+	}
 	var gone []string
 	for _, n := range gr.memberNodes(m.node) {
 		if m.roster.Gone(n) {

@@ -1,7 +1,9 @@
 package e2ee
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,4 +57,103 @@ func TestSubscriptionSinkGrace(t *testing.T) {
 	if _, ok := groupOf(b, topic); ok {
 		t.Fatal("n2 still holds the channel")
 	}
+}
+
+// routeTable is the routes of one topic as a control plane serves them to
+// every sidecar (each Manager reads them through its own RouteRoster).
+type routeTable struct {
+	mu  sync.Mutex
+	eps []*agpv1.RouteEndpoint
+}
+
+func (rt *routeTable) set(status agpv1.RouteEndpoint_Status, nodes ...string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.eps = nil
+	for _, n := range nodes {
+		rt.eps = append(rt.eps, &agpv1.RouteEndpoint{NodeId: n, Status: status})
+	}
+}
+
+func (rt *routeTable) setStatus(node string, status agpv1.RouteEndpoint_Status) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for i, ep := range rt.eps {
+		if ep.NodeId == node {
+			rt.eps[i] = &agpv1.RouteEndpoint{NodeId: node, Status: status}
+		}
+	}
+}
+
+func (rt *routeTable) remove(node string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.eps = slices.DeleteFunc(slices.Clone(rt.eps), func(ep *agpv1.RouteEndpoint) bool { return ep.NodeId == node })
+}
+
+func (rt *routeTable) endpoints(tp string) []*agpv1.RouteEndpoint {
+	if tp != topic {
+		return nil
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return slices.Clone(rt.eps)
+}
+
+// managerWithRoster is fixture.manager with a Roster of its own.
+func (f *fixture) managerWithRoster(node string, r Roster) *Manager {
+	f.t.Helper()
+	m, err := New(f.cfg, node, f.source(f.ca, node), endpoint{f.hub, node}, WithRoster(r))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.hub.attach(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	f.t.Cleanup(func() { cancel(); _ = m.Close(); <-done })
+	return m
+}
+
+// The committer's lease ends: its routes turn PENDING_WITHDRAWAL for the
+// grace period, then disappear. Every member has its own RouteRoster, as
+// in real sidecars, and the successor (not a committer, so it had no
+// reason to read the roster) still learns that the committer is gone and
+// takes over. Each roster watches the topic's routes before reading them.
+func TestSuccessorLearnsCommitterGoneFromRoutes(t *testing.T) {
+	f := newFixture(t)
+	nodes := []string{"n1", "n2", "n3"}
+	f.roster.set(topic, nodes...)
+	rt := &routeTable{}
+	rt.set(agpv1.RouteEndpoint_STATUS_ACTIVE, nodes...)
+	var wmu sync.Mutex
+	watched := map[string]bool{}
+	ms := map[string]*Manager{}
+	for _, n := range nodes {
+		r := &RouteRoster{Endpoints: rt.endpoints, Watch: func(tp string) {
+			wmu.Lock()
+			defer wmu.Unlock()
+			watched[n+" "+tp] = true
+		}}
+		ms[n] = f.managerWithRoster(n, r)
+	}
+	joinAll(t, ms["n1"], ms["n2"], ms["n3"])
+	converged(t, nodes, ms["n1"], ms["n2"], ms["n3"])
+	wmu.Lock()
+	for _, n := range nodes {
+		if !watched[n+" "+topic] {
+			t.Errorf("%s's roster never watched %s", n, topic)
+		}
+	}
+	wmu.Unlock()
+
+	_ = ms["n1"].Close()
+	rt.setStatus("n1", agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL)
+	time.Sleep(5 * f.cfg.RetryInterval) // the grace period
+	rt.remove("n1")
+	g := converged(t, []string{"n2", "n3"}, ms["n2"], ms["n3"])
+	if g.Committer != "n2" {
+		t.Fatalf("successor %q, want n2", g.Committer)
+	}
+	broadcast(t, ms["n3"], "after the hand-over", ms["n2"])
 }

@@ -81,6 +81,12 @@ func (m *Manager) goAsync(f func(ctx context.Context)) bool {
 // whose route entries are pending withdrawal (its lease ended) is gone.
 type RouteRoster struct {
 	Endpoints func(topic string) []*agpv1.RouteEndpoint
+	// Watch, when set, declares interest in topic's routes
+	// (sidecar.RouteSource.Watch) before Participants reads them: a
+	// sidecar whose agent only subscribes to a topic (and so never watched
+	// its routes) still learns the channel's participants, and sees a
+	// member's lease end (a committer's successor must).
+	Watch func(topic string)
 
 	mu        sync.Mutex
 	withdrawn map[string]bool
@@ -88,6 +94,9 @@ type RouteRoster struct {
 
 // Participants implements Roster.
 func (r *RouteRoster) Participants(topic string) []string {
+	if r.Watch != nil {
+		r.Watch(topic)
+	}
 	eps := r.Endpoints(topic)
 	out := make([]string, 0, len(eps))
 	r.mu.Lock()
