@@ -19,6 +19,7 @@ func newBenchConvergenceCmd() *cobra.Command {
 		nodes   []int
 		changes int
 		inProc  bool
+		profDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "convergence",
@@ -36,7 +37,7 @@ every client has ACKed the route that reflects each change.`,
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "nodes\tchanges\tp50\tp99\tmax\tclient p99\tconnect\tcp heap B/node\tcp stacks B/node\tgoroutines/node\tCPU/change (cp)\t")
 			for _, n := range nodes {
-				opts := xdsbench.Options{Changes: changes}
+				opts := xdsbench.Options{Changes: changes, ProfileDir: profDir}
 				if !inProc {
 					opts.ControlPlaneCommand = func(_, _ string) *exec.Cmd {
 						return exec.CommandContext(cmd.Context(), exe, "control-plane", "--log-level", "error")
@@ -57,6 +58,7 @@ every client has ACKed the route that reflects each change.`,
 	}
 	cmd.Flags().IntSliceVar(&nodes, "nodes", []int{100, 1000}, "numbers of sidecar clients to measure")
 	cmd.Flags().IntVar(&changes, "changes", 20, "subscription changes measured per run")
+	cmd.Flags().StringVar(&profDir, "profile-dir", "", "write the control plane's heap profile and goroutine dump (N nodes connected) into this directory")
 	cmd.Flags().BoolVar(&inProc, "in-process", false, "run the control plane in this process (memory then includes the clients)")
 	return cmd
 }

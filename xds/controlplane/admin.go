@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"slices"
 	"time"
@@ -44,19 +45,33 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	// Heap in use after a GC; loopback callers only (the benchmark uses it
 	// to measure memory per node of an out-of-process control plane).
-	mux.HandleFunc("GET /debug/heap", func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			http.Error(w, "loopback only", http.StatusForbidden)
-			return
-		}
+	mux.Handle("GET /debug/heap", loopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		runtime.GC() // the second GC empties sync.Pool victim caches
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		writeJSON(w, map[string]uint64{"heap_inuse": ms.HeapInuse, "heap_alloc": ms.HeapAlloc, "stack_inuse": ms.StackInuse, "goroutines": uint64(runtime.NumGoroutine())})
-	})
+	})))
+	// Go profiles (heap, goroutine, CPU...), loopback callers only: reach
+	// them with kubectl port-forward.
+	mux.Handle("GET /debug/pprof/", loopbackOnly(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", loopbackOnly(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("GET /debug/pprof/profile", loopbackOnly(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", loopbackOnly(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", loopbackOnly(http.HandlerFunc(pprof.Trace)))
 	return mux
+}
+
+// loopbackOnly refuses callers that are not on this host.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			http.Error(w, "loopback only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 )
@@ -25,46 +27,20 @@ type lease struct {
 }
 
 // Mirror implements agpv1.RegistryServer: one stream per node, its lease.
+// It receives and answers on the handler's goroutine (no helper goroutine
+// per node): shutdown ends a blocked Recv through the stream context, which
+// the server's tap handle ties to the server's lifetime (see tapStream);
+// gRPC then ends the stream with Canceled.
 func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agpv1.MirrorResponse]) error {
 	ctx := stream.Context()
-	remote := ""
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		remote = p.Addr.String()
+	var remote net.Addr
+	if p, ok := peer.FromContext(ctx); ok {
+		remote = p.Addr
 	}
 
-	// Receive in a goroutine so that shutdown can end the stream.
-	type recvd struct {
-		req *agpv1.MirrorRequest
-		err error
-	}
-	in := make(chan recvd)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			select {
-			case in <- recvd{req, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	next := func() (*agpv1.MirrorRequest, error) {
-		select {
-		case r := <-in:
-			return r.req, r.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-s.serveCtx.Done():
-			return nil, status.Error(codes.Unavailable, "control plane shutting down")
-		}
-	}
-
-	first, err := next()
+	first, err := stream.Recv()
 	if err != nil {
-		return endErr(err)
+		return s.endErr(ctx, err)
 	}
 	if err := validateMirrorRequest(first, true, 0, s.cfg.MaxTopicsPerNode, s.validTop); err != nil {
 		s.rejectMirror(err, first.GetNodeId(), remote)
@@ -75,23 +51,23 @@ func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agp
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
 			s.metrics.mirrorRejected.WithLabelValues("duplicate_node").Inc()
-			s.log.Warn("mirror refused: node id already connected", "node", nodeID, "remote", remote)
+			s.log.Warn("mirror refused: node id already connected", "node", nodeID, "remote", addrString(remote))
 		} else {
 			s.log.Error("mirror: cannot register node", "node", nodeID, "err", err)
 		}
 		return err
 	}
 	defer s.release(l)
-	s.log.Info("node connected", "node", nodeID, "address", first.GetPeerAddress(), "remote", remote, "topics", len(first.GetChanges()))
+	s.log.Info("node connected", "node", nodeID, "address", first.GetPeerAddress(), "remote", addrString(remote), "topics", len(first.GetChanges()))
 	lastSeq := first.GetSequence()
 	if err := stream.Send(&agpv1.MirrorResponse{AckedSequence: lastSeq}); err != nil {
-		return err
+		return s.endErr(ctx, err)
 	}
 
 	for {
-		req, err := next()
+		req, err := stream.Recv()
 		if err != nil {
-			return endErr(err)
+			return s.endErr(ctx, err)
 		}
 		if err := validateMirrorRequest(req, false, lastSeq, s.cfg.MaxTopicsPerNode, s.validTop); err != nil {
 			s.rejectMirror(err, nodeID, remote)
@@ -106,26 +82,50 @@ func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agp
 		}
 		lastSeq = req.GetSequence()
 		if err := stream.Send(&agpv1.MirrorResponse{AckedSequence: lastSeq}); err != nil {
-			return err
+			return s.endErr(ctx, err)
 		}
 	}
 }
 
-func endErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+// errShuttingDown ends the streams of a control plane that is stopping.
+var errShuttingDown = status.Error(codes.Unavailable, "control plane shutting down")
+
+// endErr is what a mirror stream returns when Recv or Send failed: nothing
+// when the sidecar closed or cancelled it, Unavailable when the control
+// plane is shutting down, otherwise the error.
+func (s *Server) endErr(ctx context.Context, err error) error {
+	if s.serveCtx.Err() != nil {
+		return errShuttingDown
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-func (s *Server) rejectMirror(err error, nodeID, remote string) {
+// tapStream is the gRPC server's tap handle: it ties each mirror stream's
+// context to the server's lifetime, so that shutdown ends a handler blocked
+// in Recv without a goroutine per stream waiting for it. Delta ADS streams
+// need nothing: go-control-plane's handler watches the server context.
+func (s *Server) tapStream(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName != agpv1.Registry_Mirror_FullMethodName {
+		return ctx, nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.serveCtx, func() { cancel(errShuttingDown) })
+	// When the stream ends first, forget the registration on serveCtx.
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx, nil
+}
+
+func (s *Server) rejectMirror(err error, nodeID string, remote net.Addr) {
 	reason := "invalid"
 	var me *mirrorError
 	if errors.As(err, &me) {
 		reason = me.reason
 	}
 	s.metrics.mirrorRejected.WithLabelValues(reason).Inc()
-	s.log.Warn("mirror message rejected", "node", truncateID(nodeID), "remote", remote, "reason", reason, "err", err)
+	s.log.Warn("mirror message rejected", "node", truncateID(nodeID), "remote", addrString(remote), "reason", reason, "err", err)
 }
 
 func truncateID(s string) string {

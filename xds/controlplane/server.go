@@ -52,6 +52,7 @@ func WithStore(s Store) Option { return func(o *options) { o.store = s } }
 func WithTopicValidator(f func(string) error) Option { return func(o *options) { o.validTopic = f } }
 
 // WithGRPCServerOptions adds gRPC server options (e.g. transport credentials).
+// The control plane sets grpc.InTapHandle itself: passing another one panics.
 func WithGRPCServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.grpcOpts = append(o.grpcOpts, opts...) }
 }
@@ -214,6 +215,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// carries two long-lived streams, so indexing their headers saves
 		// nothing on the wire but keeps ~1 KB per connection alive.
 		grpc.HeaderTableSize(0),
+		grpc.InTapHandle(s.tapStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}, s.grpcOpts...)

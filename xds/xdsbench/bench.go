@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +52,11 @@ type Options struct {
 	// When nil the control plane runs in this process and the memory figure
 	// includes the clients (Result.MemoryScope says which).
 	ControlPlaneCommand func(grpcAddr, adminAddr string) *exec.Cmd
+	// ProfileDir, when set, receives the control plane's heap profile and
+	// goroutine dump taken with the N nodes connected:
+	// cp-<N>-heap.pprof (go tool pprof -sample_index=inuse_space) and
+	// cp-<N>-goroutines.txt.
+	ProfileDir string
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 }
@@ -215,6 +222,12 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 		res.GoroutinesPerNode = float64(after.Goroutines-before.Goroutines) / float64(n)
 	}
 
+	if opts.ProfileDir != "" {
+		if err := cp.profile(ctx, opts.ProfileDir, n); err != nil {
+			return res, err
+		}
+	}
+
 	var perChange, perClient []time.Duration
 	cpu0 := processCPU()
 	cpCPU0, _ := cp.cpu(ctx)
@@ -319,7 +332,34 @@ type cpHandle struct {
 	scope string
 	heap  func(context.Context) (memStats, error)
 	cpu   func(context.Context) (time.Duration, error)
-	stop  func()
+	// profiles writes the heap profile and the goroutine dump.
+	profiles func(ctx context.Context, heap, goroutines io.Writer) error
+	stop     func()
+}
+
+// profile writes the control plane's profiles into dir (see
+// Options.ProfileDir).
+func (h *cpHandle) profile(ctx context.Context, dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("profile dir: %w", err)
+	}
+	hf, err := os.Create(filepath.Join(dir, fmt.Sprintf("cp-%d-heap.pprof", n)))
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer hf.Close()
+	gf, err := os.Create(filepath.Join(dir, fmt.Sprintf("cp-%d-goroutines.txt", n)))
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer gf.Close()
+	if err := h.profiles(ctx, hf, gf); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if err := hf.Close(); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	return gf.Close()
 }
 
 func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
@@ -337,7 +377,13 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			return memStats{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: uint64(runtime.NumGoroutine())}, nil
-		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, stop: func() { _ = cp.Stop() }}, nil
+		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, profiles: func(_ context.Context, heap, goroutines io.Writer) error {
+			runtime.GC()
+			if err := pprof.Lookup("heap").WriteTo(heap, 0); err != nil {
+				return err
+			}
+			return pprof.Lookup("goroutine").WriteTo(goroutines, 1)
+		}, stop: func() { _ = cp.Stop() }}, nil
 	}
 	grpcAddr, err := freeAddr()
 	if err != nil {
@@ -350,6 +396,10 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 	cmd := opts.ControlPlaneCommand(grpcAddr, adminAddr)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
+	}
+	if opts.ProfileDir != "" {
+		// Sample every allocation, so that the per-node breakdown is exact.
+		cmd.Env = appendGODEBUG(cmd.Env, "memprofilerate=1")
 	}
 	cmd.Env = append(cmd.Env, "AGW_CP_LISTEN="+grpcAddr, "AGW_CP_ADMIN_LISTEN="+adminAddr, "AGW_CP_WARMUP=0s", "AGW_CP_GRACE_PERIOD=30s")
 	if err := cmd.Start(); err != nil {
@@ -421,7 +471,40 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 		}
 		return 0, errors.New("process_cpu_seconds_total not found")
 	}
-	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, cpu: cpu, stop: stop}, nil
+	fetch := func(ctx context.Context, path string, w io.Writer) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+		}
+		_, err = io.Copy(w, resp.Body)
+		return err
+	}
+	profiles := func(ctx context.Context, heap, goroutines io.Writer) error {
+		if err := fetch(ctx, "/debug/pprof/heap?gc=1", heap); err != nil {
+			return err
+		}
+		return fetch(ctx, "/debug/pprof/goroutine?debug=1", goroutines)
+	}
+	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, cpu: cpu, profiles: profiles, stop: stop}, nil
+}
+
+// appendGODEBUG adds setting to the GODEBUG variable of env.
+func appendGODEBUG(env []string, setting string) []string {
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				v += ","
+			}
+			env[i] = "GODEBUG=" + v + setting
+			return env
+		}
+	}
+	return append(env, "GODEBUG="+setting)
 }
 
 // processCPU is this process's user+system CPU time.
