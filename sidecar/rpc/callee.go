@@ -152,6 +152,11 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 	}
 	md := fromWire(wmd)
 	md.Set(MDCaller, c.caller)
+	if !l.o.tracing {
+		// No client stats handler injects it: carry the caller's trace
+		// context on.
+		l.o.prop.Inject(ctx, mdCarrier(md))
+	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
 	c.accept = &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)}
 	if halfClosed {

@@ -75,6 +75,7 @@ type outCall struct {
 	l      *Layer
 	id     string
 	target string
+	md     metadata.MD // the call's incoming metadata
 
 	inbox *inbox     // headers, messages, trailers; bounded
 	abort chan error // first fatal error, buffered 1
@@ -181,9 +182,9 @@ func (l *Layer) handle(_ any, ss grpc.ServerStream) (err error) {
 		if ferr != nil {
 			return status.Errorf(codes.InvalidArgument, "%v", ferr)
 		}
-		return l.multicast(ctx, ss, name, topic, n, open, up)
+		return l.multicast(ctx, ss, name, topic, n, md, open, up)
 	}
-	return l.unicast(ctx, ss, name, topic, open, up)
+	return l.unicast(ctx, ss, name, topic, md, open, up)
 }
 
 func parseFanout(s string) (uint32, error) {
@@ -204,7 +205,14 @@ func first(md metadata.MD, k string) string {
 	return ""
 }
 
-func (l *Layer) traceMD(ctx context.Context) map[string]string {
+// traceMD returns the trace context of the call in ctx (whose incoming
+// metadata is md) for the AGP message metadata. With tracing on, it is the
+// interception listener's server span; with it off, the agent's own trace
+// context from md.
+func (l *Layer) traceMD(ctx context.Context, md metadata.MD) map[string]string {
+	if !l.o.tracing {
+		ctx = l.o.prop.Extract(ctx, mdCarrier(md))
+	}
 	mc := propagation.MapCarrier{}
 	l.o.prop.Inject(ctx, mc)
 	if len(mc) == 0 {
@@ -213,9 +221,9 @@ func (l *Layer) traceMD(ctx context.Context) map[string]string {
 	return mc
 }
 
-func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic string, open *agpv1.RpcOpen, up <-chan upEvent) error {
+func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic string, md metadata.MD, open *agpv1.RpcOpen, up <-chan upEvent) error {
 	c := &outCall{
-		l: l, id: newCallID(), target: target,
+		l: l, id: newCallID(), target: target, md: md,
 		inbox:    newInbox(2*l.cfg.Window + 16),
 		abort:    make(chan error, 1),
 		accepted: make(chan struct{}),
@@ -251,7 +259,7 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 	c.out.mu.Lock()
 	c.out.seq++
 	f.Seq = c.out.seq
-	ack, err := l.publishRouted(ctx, topic, 1, f, l.traceMD(ctx))
+	ack, err := l.publishRouted(ctx, topic, 1, f, l.traceMD(ctx, c.md))
 	c.out.mu.Unlock()
 	if err != nil {
 		if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {

@@ -21,6 +21,26 @@ func dropKey(k string) bool {
 	return false
 }
 
+// mdCarrier reads and writes trace context in gRPC metadata.
+type mdCarrier metadata.MD
+
+func (c mdCarrier) Get(k string) string {
+	if v := metadata.MD(c).Get(k); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c mdCarrier) Set(k, v string) { metadata.MD(c).Set(k, v) }
+
+func (c mdCarrier) Keys() []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	return out
+}
+
 // validKey reports whether k is a legal gRPC metadata key.
 func validKey(k string) bool {
 	if k == "" {

@@ -73,7 +73,7 @@ type member struct {
 // multicast sends the call to up to fanout members (0 = all) of target and
 // streams every answer back. The request is the client's messages up to its
 // half-close, all in the open frame.
-func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, topic string, fanout uint32, open *agpv1.RpcOpen, up <-chan upEvent) error {
+func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, topic string, fanout uint32, md metadata.MD, open *agpv1.RpcOpen, up <-chan upEvent) error {
 	var msgs [][]byte
 	total := 0
 	for done := false; !done; {
@@ -107,7 +107,7 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 	}
 	defer l.removeOut(c.id)
 	f := &agpv1.RpcFrame{CallId: c.id, Seq: 1, Sender: l.name, Open: open, Messages: msgs, HalfClose: true}
-	ack, err := l.publishRouted(ctx, topic, fanout, f, l.traceMD(ctx))
+	ack, err := l.publishRouted(ctx, topic, fanout, f, l.traceMD(ctx, md))
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "multicast call to %s: the sidecar did not take it: %v", target, err)
 	}

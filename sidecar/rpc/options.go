@@ -21,6 +21,7 @@ type options struct {
 	srvOpts    []grpc.ServerOption
 	appOpts    []grpc.DialOption
 	agentOpts  []grpc.DialOption
+	tracing    bool // WithTracerProvider was given
 }
 
 // WithLogger sets the logger (default: discard).
@@ -67,6 +68,7 @@ func (o *options) fill() {
 	if o.registerer == nil {
 		o.registerer = prometheus.NewRegistry()
 	}
+	o.tracing = o.tp != nil
 	if o.tp == nil {
 		o.tp = noop.NewTracerProvider()
 	}

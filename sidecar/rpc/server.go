@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/agwproject/agw/interceptors"
@@ -11,7 +12,16 @@ import (
 
 // chainConfig is the interceptor configuration shared by the interception
 // listener and the app client.
+//
+// Without a tracer provider (WithTracerProvider) the chains have no
+// tracing stats handlers; the layer still carries the agent's trace
+// context (traceMD, replayContext), so traces of agents that trace
+// themselves stay whole.
 func (l *Layer) chainConfig() interceptors.ChainConfig {
+	var tp trace.TracerProvider
+	if l.o.tracing {
+		tp = l.o.tp
+	}
 	return interceptors.ChainConfig{
 		Logger: l.log,
 		Limits: interceptors.Limits{
@@ -20,7 +30,7 @@ func (l *Layer) chainConfig() interceptors.ChainConfig {
 			Rate:            l.cfg.RateLimit,
 			Burst:           l.cfg.RateBurst,
 		},
-		TracerProvider: l.o.tp,
+		TracerProvider: tp,
 		Propagator:     l.o.prop,
 		LocalOnly:      true,
 	}

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // One trace spans agent A's client, sidecar A, sidecar B and agent B's
@@ -64,5 +68,40 @@ func TestTraceSpansBothSidecars(t *testing.T) {
 			t.Fatalf("hop %d: %s %s, want %s sample.v1.Echo/Say", i+1, next.SpanKind(), next.Name(), k)
 		}
 		cur = next
+	}
+}
+
+// Without a tracer provider the sidecars make no spans but still carry the
+// agent's trace context: agent B's server sees agent A's traceparent.
+func TestTraceContextCarriedWithoutTracing(t *testing.T) {
+	seen := make(chan string, 1)
+	capture := grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		v := metadata.ValueFromIncomingContext(ctx, "traceparent")
+		select {
+		case seen <- strings.Join(v, ","):
+		default:
+		}
+		return h(ctx, req)
+	})
+	_, addr := startApp(t, "b1", capture)
+	m := newMesh(t, []meshSpec{
+		{node: "a", agent: "acme/demo/client/a1"},
+		{node: "b", agent: "acme/demo/echo/b1", app: addr},
+	}, nil)
+	c := dialEcho(t, m.nodes[0].layer, "echo.demo")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := metadata.AppendToOutgoingContext(testCtx(t, 10*time.Second), "traceparent", tp)
+	if _, err := c.Say(ctx, &samplev1.SayRequest{Text: "traced"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != tp {
+		t.Fatalf("app saw traceparent %q, want %q", got, tp)
+	}
+	// And none is invented for a call without one.
+	if _, err := c.Say(testCtx(t, 10*time.Second), &samplev1.SayRequest{Text: "plain"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != "" {
+		t.Fatalf("app saw traceparent %q on an untraced call", got)
 	}
 }
