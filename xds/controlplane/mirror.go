@@ -29,14 +29,19 @@ type lease struct {
 // Mirror implements agpv1.RegistryServer: one stream per node, its lease.
 // It receives and answers on the handler's goroutine (no helper goroutine
 // per node): shutdown ends a blocked Recv through the stream context, which
-// the server's tap handle ties to the server's lifetime (see tapStream);
-// gRPC then ends the stream with Canceled.
+// the control plane cancels at shutdown (see tapStream); gRPC then ends the
+// stream with Canceled.
 func (s *Server) Mirror(stream grpc.BidiStreamingServer[agpv1.MirrorRequest, agpv1.MirrorResponse]) error {
 	ctx := stream.Context()
 	var remote net.Addr
 	if p, ok := peer.FromContext(ctx); ok {
 		remote = p.Addr
 	}
+	untrack := s.trackMirror(ctx)
+	if untrack == nil {
+		return errShuttingDown
+	}
+	defer untrack()
 
 	first, err := stream.Recv()
 	if err != nil {
@@ -103,19 +108,56 @@ func (s *Server) endErr(ctx context.Context, err error) error {
 	return err
 }
 
-// tapStream is the gRPC server's tap handle: it ties each mirror stream's
-// context to the server's lifetime, so that shutdown ends a handler blocked
-// in Recv without a goroutine per stream waiting for it. Delta ADS streams
-// need nothing: go-control-plane's handler watches the server context.
+// mirrorCancelKey holds, in a mirror stream's context, the function that
+// cancels it.
+type mirrorCancelKey struct{}
+
+// tapStream is the gRPC server's tap handle: it gives each mirror stream a
+// context that the control plane can cancel, so that shutdown ends a handler
+// blocked in Recv without a goroutine per stream waiting for it (see
+// trackMirror). Delta ADS streams need nothing: go-control-plane's handler
+// watches the server context.
 func (s *Server) tapStream(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if info.FullMethodName != agpv1.Registry_Mirror_FullMethodName {
 		return ctx, nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(s.serveCtx, func() { cancel(errShuttingDown) })
-	// When the stream ends first, forget the registration on serveCtx.
-	context.AfterFunc(ctx, func() { stop() })
-	return ctx, nil
+	ctx, cancel := context.WithCancel(ctx)
+	return context.WithValue(ctx, mirrorCancelKey{}, cancel), nil
+}
+
+// trackMirror registers the running mirror stream of ctx for cancellation at
+// shutdown; it returns nil when the server is already shutting down. The
+// caller calls the returned function when the stream ends. A stream whose
+// handler never runs needs nothing: its context ends with the stream.
+func (s *Server) trackMirror(ctx context.Context) (untrack func()) {
+	cancel, _ := ctx.Value(mirrorCancelKey{}).(context.CancelFunc)
+	if cancel == nil {
+		return func() {} // not served through Run (no tap handle)
+	}
+	s.mirrorsMu.Lock()
+	defer s.mirrorsMu.Unlock()
+	if s.mirrorsClosed {
+		return nil
+	}
+	s.mirrorSeq++
+	id := s.mirrorSeq
+	s.mirrors[id] = cancel
+	return func() {
+		s.mirrorsMu.Lock()
+		delete(s.mirrors, id)
+		s.mirrorsMu.Unlock()
+	}
+}
+
+// cancelMirrors ends every mirror stream, and those that start later.
+func (s *Server) cancelMirrors() {
+	s.mirrorsMu.Lock()
+	defer s.mirrorsMu.Unlock()
+	s.mirrorsClosed = true
+	for _, cancel := range s.mirrors {
+		cancel()
+	}
+	clear(s.mirrors)
 }
 
 func (s *Server) rejectMirror(err error, nodeID string, remote net.Addr) {

@@ -84,6 +84,12 @@ type Server struct {
 	streamsMu sync.RWMutex
 	streams   map[int64]*streamState
 
+	// Running mirror streams, cancelled at shutdown (see trackMirror).
+	mirrorsMu     sync.Mutex
+	mirrors       map[uint64]context.CancelFunc
+	mirrorSeq     uint64
+	mirrorsClosed bool
+
 	ready     chan struct{}
 	warm      chan struct{}
 	runCalled atomic.Bool
@@ -149,6 +155,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		leases:   make(map[string]*lease),
 		changes:  make(map[string]changeRecord),
 		streams:  make(map[int64]*streamState),
+		mirrors:  make(map[uint64]context.CancelFunc),
 		ready:    make(chan struct{}),
 		warm:     make(chan struct{}),
 		closed:   make(chan struct{}),
@@ -271,7 +278,8 @@ loop:
 	// Ordered shutdown.
 	s.log.Info("control plane shutting down")
 	warmTimer.Stop()
-	s.serveStop() // ends ADS and mirror streams (readiness follows serveCtx)
+	s.serveStop() // ends ADS streams (readiness follows serveCtx)
+	s.cancelMirrors()
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
