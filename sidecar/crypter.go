@@ -117,6 +117,12 @@ func (n *Node) sendHandshake(ctx context.Context, node string, msg []byte) error
 	}
 }
 
+// payloadPrefix is the tag and length of a Message.payload of n bytes.
+func payloadPrefix(n int) []byte {
+	b := protowire.AppendTag(make([]byte, 0, 12), 2, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(n))
+}
+
 func payloadField(b []byte) []byte {
 	out := protowire.AppendTag(make([]byte, 0, len(b)+8), 2, protowire.BytesType)
 	return protowire.AppendBytes(out, b)
@@ -125,14 +131,13 @@ func payloadField(b []byte) []byte {
 // handleSealedPeerMessage opens a peer message (or hands a handshake to the
 // crypter) and delivers the original message locally.
 func (n *Node) handleSealedPeerMessage(p *peer, mb []byte, now int64) {
-	var msg agpv1.Message
-	if err := proto.Unmarshal(mb, &msg); err != nil || msg.Header == nil {
+	h, payload, err := splitSealed(mb)
+	if err != nil {
 		n.dropMalformed(p, now, "", err)
 		return
 	}
-	h := msg.Header
 	if isReserved(h.Destination) {
-		if err := n.opts.crypter.HandleHandshake(n.ctx, p.nodeID, msg.Payload); err != nil {
+		if err := n.opts.crypter.HandleHandshake(n.ctx, p.nodeID, payload); err != nil {
 			n.log.Debug("mls handshake refused", "peer", p.nodeID, "err", err)
 		}
 		return
@@ -163,13 +168,45 @@ func (n *Node) handleSealedPeerMessage(p *peer, mb []byte, now int64) {
 		}
 		wantDest = []byte(h.Destination)
 	}
-	inner, err := n.opts.crypter.Open(n.ctx, p.nodeID, RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), msg.Payload)
+	inner, err := n.opts.crypter.Open(n.ctx, p.nodeID, RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), payload)
 	if err != nil {
 		p.drops.Add(1)
 		n.m.drop(DropOpen, 1)
 		return
 	}
 	n.deliverOpened(p, inner, now, wantDest)
+}
+
+// splitSealed decodes the header of a sealed or handshake message and
+// returns its payload without copying it (the payload is the bulk of it).
+func splitSealed(mb []byte) (*agpv1.Header, []byte, error) {
+	var h *agpv1.Header
+	var payload []byte
+	for b := mb; len(b) > 0; {
+		num, typ, tn, vn, err := consumeField(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if typ == protowire.BytesType && (num == 1 || num == 2) {
+			v, _ := protowire.ConsumeBytes(b[tn:])
+			if num == 1 {
+				// Fields of a repeated message field merge, as protobuf does.
+				if h == nil {
+					h = new(agpv1.Header)
+				}
+				if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, h); err != nil {
+					return nil, nil, err
+				}
+			} else {
+				payload = v
+			}
+		}
+		b = b[tn+vn:]
+	}
+	if h == nil {
+		return nil, nil, errors.New("message without header")
+	}
+	return h, payload, nil
 }
 
 // deliverOpened delivers each message of an opened batch (an agpv1.Batch
@@ -278,7 +315,9 @@ func (n *Node) sealItems(l *peerLink, items []peerItem) []peerItem {
 // sealRun seals run, whose Batch encoding takes size bytes, into one
 // message for p; nil (counted, logged) if it cannot.
 func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
-	plain := make([]byte, 0, size)
+	bufp := bodyPool.Get(size)
+	defer bodyPool.Put(bufp)
+	plain := (*bufp)[:0]
 	for _, it := range run {
 		plain = protowire.AppendTag(plain, 1, protowire.BytesType)
 		plain = protowire.AppendBytes(plain, it.w.body)
@@ -292,7 +331,7 @@ func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
 	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", hdr.Destination, fan, 1), plain, len(run))
 	var sw *wmsg
 	if err == nil {
-		sw, err = buildWmsg(hdr, [][]byte{payloadField(sealed)})
+		sw, err = buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
 	}
 	if err != nil {
 		p.drops.Add(uint64(len(run)))
