@@ -218,3 +218,88 @@ func BenchmarkDecrypt1KiB(b *testing.B) {
 		}
 	}
 }
+
+// pair returns a fresh two-member group of suite id seen by its creator
+// and by the joined member.
+func pair(b *testing.B, id suite.ID) (alice, bob *Group) {
+	b.Helper()
+	alice, err := NewGroup(id, BasicCredential([]byte("alice")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	kpb := newKPB(b, id, "bob")
+	res, err := alice.Add([][]byte{kpb.Bytes()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := alice.MergePendingCommit(); err != nil {
+		b.Fatal(err)
+	}
+	if bob, err = Join(res.Welcome, kpb); err != nil {
+		b.Fatal(err)
+	}
+	return alice, bob
+}
+
+// largeSuites are the suites of the large-message benchmarks: Ed25519
+// (whole-message signing) and ECDSA P-256 (hashed signing).
+var largeSuites = []suite.ID{
+	suite.MLS128DHKEMX25519AES128GCMSHA256Ed25519,
+	suite.MLS128DHKEMP256AES128GCMSHA256P256,
+}
+
+// largeOpts are the options the sidecar seals its batches with.
+func largeOpts() []Option {
+	return []Option{WithAuthenticatedData([]byte("agw-batch-v1")), WithPadding(16)}
+}
+
+func BenchmarkEncrypt64KiB(b *testing.B) {
+	for _, id := range largeSuites {
+		b.Run(fmt.Sprintf("suite=%d", id), func(b *testing.B) {
+			alice, _ := pair(b, id)
+			msg := make([]byte, 64<<10)
+			opts := largeOpts()
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := alice.Encrypt(msg, opts...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecrypt64KiB(b *testing.B) {
+	for _, id := range largeSuites {
+		b.Run(fmt.Sprintf("suite=%d", id), func(b *testing.B) {
+			alice, bob := pair(b, id)
+			msg := make([]byte, 64<<10)
+			opts := largeOpts()
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			// Messages are made in chunks outside the timer, so the
+			// timer is stopped once per chunk rather than per message.
+			const chunk = 32
+			cts := make([][]byte, 0, chunk)
+			b.ResetTimer()
+			for i := 0; i < b.N; i += chunk {
+				b.StopTimer()
+				cts = cts[:0]
+				for j := i; j < b.N && j < i+chunk; j++ {
+					ct, err := alice.Encrypt(msg, opts...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					cts = append(cts, ct)
+				}
+				b.StartTimer()
+				for _, ct := range cts {
+					if _, err := bob.Decrypt(ct); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
