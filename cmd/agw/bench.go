@@ -29,6 +29,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Long: `bench runs, on loopback in this process:
   direct:   agent A -> agent B over one gRPC stream (the baseline)
   sidecars: agent A -> sidecar A -> sidecar B -> agent B
+  MLS:      the same, every message between the sidecars sealed with MLS
+            (the plaintext sidecar path exists only in this harness)
 with 1 KiB messages: throughput (messages in flight bounded by --window) and
 latency at a fixed rate (--rate). It then starts a sidecar process and a bare
 gRPC server process and compares their resident memory when idle.`,
@@ -46,13 +48,15 @@ gRPC server process and compares their resident memory when idle.`,
 			for _, row := range []struct {
 				name string
 				f    bench.Figures
-			}{{"direct gRPC", rep.Direct}, {"via 2 sidecars", rep.Sidecars}} {
+			}{{"direct gRPC", rep.Direct}, {"via 2 sidecars", rep.Sidecars}, {"via 2 sidecars, MLS", rep.MLS}} {
 				fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", row.name, row.f.Throughput,
 					us(row.f.P50), us(row.f.P99), us(row.f.Max), row.f.Samples)
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "throughput ratio (sidecars/direct): %.2f   added p99 at %d msg/s: %s\n",
 				rep.ThroughputRatio(), rep.Options.Rate, us(rep.AddedP99()))
+			fmt.Fprintf(out, "MLS: throughput ratio (MLS/plaintext sidecars): %.2f (target 0.70)   added p99 at %d msg/s: %s   cpu/msg %s vs %s\n",
+				rep.MLSRatio(), rep.Options.Rate, us(rep.MLSAddedP99()), us(rep.MLS.CPUPerMsg), us(rep.Sidecars.CPUPerMsg))
 			if noRSS {
 				return nil
 			}

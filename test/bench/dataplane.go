@@ -20,8 +20,17 @@ import (
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"github.com/agwproject/agw/client"
+	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/sidecar"
+	"github.com/agwproject/agw/sidecar/e2ee"
 )
+
+// staticRoster names the two sidecars as the participants of every
+// channel (the e2ee roster; routes are static here).
+type staticRoster []string
+
+func (r staticRoster) Participants(string) []string { return r }
+func (staticRoster) Gone(string) bool               { return false }
 
 // Options bound a data-plane run. Zero values take the defaults.
 type Options struct {
@@ -68,12 +77,28 @@ type Figures struct {
 	Samples   int
 }
 
-// DataPlaneReport compares the two paths.
+// DataPlaneReport compares the paths.
 type DataPlaneReport struct {
 	Options  Options
 	Direct   Figures // agent A -> agent B over one gRPC stream
-	Sidecars Figures // agent A -> sidecar A -> sidecar B -> agent B
+	Sidecars Figures // agent A -> sidecar A -> sidecar B -> agent B, plaintext between the sidecars
+	// MLS is the Sidecars path with every message between the sidecars in
+	// an MLS PrivateMessage (sidecar/e2ee), as a running sidecar always
+	// sends them; the plaintext path above exists only in this harness.
+	MLS Figures
 }
+
+// MLSRatio is MLS throughput / plaintext sidecar throughput.
+func (r DataPlaneReport) MLSRatio() float64 {
+	if r.Sidecars.Throughput == 0 {
+		return 0
+	}
+	return r.MLS.Throughput / r.Sidecars.Throughput
+}
+
+// MLSAddedP99 is the p99 latency MLS adds to the sidecar path at
+// Options.Rate.
+func (r DataPlaneReport) MLSAddedP99() time.Duration { return r.MLS.P99 - r.Sidecars.P99 }
 
 // ThroughputRatio is sidecar throughput / direct throughput.
 func (r DataPlaneReport) ThroughputRatio() float64 {
@@ -115,7 +140,7 @@ func RunDataPlane(ctx context.Context, opts Options) (DataPlaneReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("direct baseline: %w", err)
 	}
-	sc, err := sidecarPath(ctx)
+	sc, err := sidecarPath(ctx, false)
 	if err != nil {
 		return rep, fmt.Errorf("through sidecars: %w", err)
 	}
@@ -123,6 +148,15 @@ func RunDataPlane(ctx context.Context, opts Options) (DataPlaneReport, error) {
 	sc.close()
 	if err != nil {
 		return rep, fmt.Errorf("through sidecars: %w", err)
+	}
+	mp, err := sidecarPath(ctx, true)
+	if err != nil {
+		return rep, fmt.Errorf("through sidecars with MLS: %w", err)
+	}
+	rep.MLS, err = measure(ctx, mp, opts)
+	mp.close()
+	if err != nil {
+		return rep, fmt.Errorf("through sidecars with MLS: %w", err)
 	}
 	return rep, nil
 }
@@ -306,16 +340,45 @@ func benchMessage(payload []byte) *agpv1.Message {
 }
 
 // sidecarPath starts two sidecars in this process, linked by a static route,
-// agent B subscribed on sidecar B and agent A connected to sidecar A.
-func sidecarPath(ctx context.Context) (path, error) {
+// agent B subscribed on sidecar B and agent A connected to sidecar A. With
+// mls, each sidecar has an identity from a throwaway CA and seals every
+// message to the other (sidecar/e2ee).
+func sidecarPath(ctx context.Context, mls bool) (path, error) {
 	var stops []func()
 	cleanup := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
 	}
+	var ca *identity.CA
+	if mls {
+		var err error
+		if ca, err = identity.NewCA("bench.example"); err != nil {
+			return path{}, err
+		}
+	}
 	start := func(cfg sidecar.Config) (*sidecar.Node, error) {
-		n, err := sidecar.New(cfg)
+		var opts []sidecar.Option
+		if mls {
+			src, err := ca.MemorySource(identity.MustParseID("spiffe://bench.example/ns/bench/sa/"+cfg.NodeID), time.Hour)
+			if err != nil {
+				return nil, err
+			}
+			mcfg := e2ee.DefaultConfig()
+			mcfg.RetryInterval = 20 * time.Millisecond
+			m, err := e2ee.New(mcfg, cfg.NodeID, src, nil, e2ee.WithRoster(staticRoster{"bench-a", "bench-b"}))
+			if err != nil {
+				src.Close()
+				return nil, err
+			}
+			mctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = m.Run(mctx) }()
+			// Stopped after the node (stops run in reverse).
+			stops = append(stops, func() { cancel(); _ = m.Close(); <-done; src.Close() })
+			opts = append(opts, sidecar.WithPeerCrypter(m), sidecar.WithSubscriptionSink(m))
+		}
+		n, err := sidecar.New(cfg, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestRunDataPlane runs a short measurement of both paths and checks that
+// TestRunDataPlane runs a short measurement of the three paths and checks that
 // every message sent arrived and that the figures are filled in. With
 // AGW_BENCH_DURATION set (e.g. 3s) it runs that long and logs the figures,
 // including CPU time per message, which varies little with machine load.
@@ -23,7 +23,7 @@ func TestRunDataPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, f := range map[string]Figures{"direct": rep.Direct, "sidecars": rep.Sidecars} {
+	for name, f := range map[string]Figures{"direct": rep.Direct, "sidecars": rep.Sidecars, "mls": rep.MLS} {
 		if f.Sent == 0 || f.Received != f.Sent {
 			t.Errorf("%s: sent %d, received %d", name, f.Sent, f.Received)
 		}
@@ -36,7 +36,8 @@ func TestRunDataPlane(t *testing.T) {
 	}
 	t.Logf("direct   %8.0f msg/s  cpu/msg %6.2fµs  p50 %v p99 %v", rep.Direct.Throughput, us(rep.Direct.CPUPerMsg), rep.Direct.P50, rep.Direct.P99)
 	t.Logf("sidecars %8.0f msg/s  cpu/msg %6.2fµs  p50 %v p99 %v", rep.Sidecars.Throughput, us(rep.Sidecars.CPUPerMsg), rep.Sidecars.P50, rep.Sidecars.P99)
-	t.Logf("throughput ratio %.2f  cpu ratio %.2f  added p99 %v", rep.ThroughputRatio(), rep.CPURatio(), rep.AddedP99())
+	t.Logf("mls      %8.0f msg/s  cpu/msg %6.2fµs  p50 %v p99 %v", rep.MLS.Throughput, us(rep.MLS.CPUPerMsg), rep.MLS.P50, rep.MLS.P99)
+	t.Logf("throughput ratio %.2f  cpu ratio %.2f  added p99 %v; mls/plaintext %.2f, mls added p99 %v", rep.ThroughputRatio(), rep.CPURatio(), rep.AddedP99(), rep.MLSRatio(), rep.MLSAddedP99())
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
