@@ -165,11 +165,11 @@ func (s *Server) DebugNodes() []DebugNode {
 	s.streamsMu.Unlock()
 	for _, st := range states {
 		st.mu.Lock()
-		ds := DebugStream{StreamID: st.id, Remote: st.remote, Opened: st.opened.UTC().Format(time.RFC3339), ACKs: st.acks, NACKs: st.nacks, LastNACK: st.lastNACK, Acked: make(map[string]string, len(st.acked))}
-		for n := range st.subscribed {
+		ds := DebugStream{StreamID: st.id, Remote: addrString(st.remote), Opened: st.opened.UTC().Format(time.RFC3339), ACKs: st.acks, NACKs: st.nacks, LastNACK: st.lastNACK, Acked: make(map[string]string, st.acked.Len())}
+		for n := range st.subscribed.All() {
 			ds.Subscribed = append(ds.Subscribed, n)
 		}
-		for n, v := range st.acked {
+		for n, v := range st.acked.All() {
 			ds.Acked[n] = v
 		}
 		id := st.nodeID

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -64,11 +65,11 @@ type streamState struct {
 	mu         sync.Mutex
 	id         int64
 	nodeID     string
-	remote     string
+	remote     net.Addr
 	opened     time.Time
-	subscribed map[string]time.Time // resource name (or "*") -> when subscribed
-	acked      map[string]string    // resource -> last ACKed version
-	pending    []pendingResponse    // sent, not yet ACKed or NACKed, oldest first
+	subscribed smallMap[time.Time] // resource name (or "*") -> when subscribed
+	acked      smallMap[string]    // resource -> last ACKed version
+	pending    []pendingResponse   // sent, not yet ACKed or NACKed, oldest first
 	lastNACK   string
 	lastNACKAt time.Time
 	acks       uint64
@@ -79,9 +80,9 @@ type streamState struct {
 type callbacks struct{ s *Server }
 
 func (c *callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
-	st := &streamState{id: id, opened: time.Now(), subscribed: map[string]time.Time{}, acked: map[string]string{}}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		st.remote = p.Addr.String()
+	st := &streamState{id: id, opened: time.Now()}
+	if p, ok := peer.FromContext(ctx); ok {
+		st.remote = p.Addr // the connection's, not a copy
 	}
 	c.s.streamsMu.Lock()
 	c.s.streams[id] = st
@@ -115,7 +116,7 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	defer st.mu.Unlock()
 	if st.nodeID == "" {
 		if err := xds.ValidateNodeID(req.GetNode().GetId()); err != nil {
-			c.s.log.Warn("xds stream refused: bad node id", "remote", st.remote, "err", err)
+			c.s.log.Warn("xds stream refused: bad node id", "remote", addrString(st.remote), "err", err)
 			return status.Errorf(codes.InvalidArgument, "first delta request: node.id: %v", err)
 		}
 		st.nodeID = req.GetNode().GetId()
@@ -130,21 +131,21 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 				return status.Errorf(codes.InvalidArgument, "resource_names_subscribe: %v", err)
 			}
 		}
-		if _, ok := st.subscribed[n]; !ok {
-			st.subscribed[n] = now
+		if _, ok := st.subscribed.Get(n); !ok {
+			st.subscribed.Set(n, now)
 		}
 	}
-	if len(st.subscribed) > maxSubscriptionsPerStream {
+	if st.subscribed.Len() > maxSubscriptionsPerStream {
 		return status.Errorf(codes.ResourceExhausted, "more than %d subscribed resources on one stream; use a wildcard subscription", maxSubscriptionsPerStream)
 	}
 	for _, n := range req.GetResourceNamesUnsubscribe() {
-		delete(st.subscribed, n)
-		delete(st.acked, n)
+		st.subscribed.Delete(n)
+		st.acked.Delete(n)
 	}
 	if req.GetResponseNonce() == "" {
-		if len(st.acked) == 0 && len(req.GetInitialResourceVersions()) > 0 {
+		if st.acked.Len() == 0 && len(req.GetInitialResourceVersions()) > 0 {
 			for n, v := range req.GetInitialResourceVersions() {
-				st.acked[n] = v
+				st.acked.Set(n, v)
 			}
 		}
 		return nil
@@ -178,15 +179,15 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	}
 	apply := func(it sent) {
 		if it.version == "" {
-			delete(st.acked, it.name)
+			st.acked.Delete(it.name)
 		} else {
-			st.acked[it.name] = it.version
+			st.acked.Set(it.name, it.version)
 		}
 		// Convergence counts nodes that were already interested when the
 		// change was applied (a later subscriber is not "converging").
-		subAt, ok := st.subscribed[it.name]
+		subAt, ok := st.subscribed.Get(it.name)
 		if !ok {
-			subAt, ok = st.subscribed[xds.WildcardName]
+			subAt, ok = st.subscribed.Get(xds.WildcardName)
 		}
 		if !ok {
 			return

@@ -25,6 +25,10 @@ import (
 type RouteCache struct {
 	typeURL string
 	prefix  string
+	// req is the request every response names (DeltaResponse.GetDeltaRequest):
+	// go-control-plane's server only reads its type URL, so the watches do
+	// not keep each client's last request alive.
+	req *discovery.DeltaDiscoveryRequest
 
 	mu        sync.Mutex
 	version   uint64
@@ -36,7 +40,6 @@ type RouteCache struct {
 
 type routeWatch struct {
 	id  uint64
-	req *discovery.DeltaDiscoveryRequest
 	sub cachev3.Subscription
 	ch  chan cachev3.DeltaResponse
 }
@@ -49,6 +52,7 @@ func NewRouteCache(typeURL, prefix string) *RouteCache {
 	return &RouteCache{
 		typeURL:   typeURL,
 		prefix:    prefix,
+		req:       &discovery.DeltaDiscoveryRequest{TypeUrl: typeURL},
 		resources: make(map[string]*discovery.Resource),
 		byName:    make(map[string]map[uint64]*routeWatch),
 		wildcard:  make(map[uint64]*routeWatch),
@@ -203,7 +207,7 @@ func (c *RouteCache) respond(w *routeWatch, evenIfEmpty bool) cachev3.DeltaRespo
 		delete(next, name)
 	}
 	return &cachev3.DeltaPassthroughResponse{
-		DeltaRequest:   w.req,
+		DeltaRequest:   c.req,
 		NextVersionMap: next,
 		// A fresh response per stream (the server sets its nonce); the
 		// Resources in it are shared.
@@ -222,7 +226,7 @@ func (c *RouteCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Sub
 	if req.GetTypeUrl() != c.typeURL {
 		return nil, fmt.Errorf("request type %s does not match cache type %s", req.GetTypeUrl(), c.typeURL)
 	}
-	w := &routeWatch{req: req, sub: sub, ch: ch}
+	w := &routeWatch{sub: sub, ch: ch}
 	// A first wildcard request is answered even when empty, so that the
 	// client knows it has the (empty) state.
 	evenIfEmpty := sub.IsWildcard() && req.GetResponseNonce() == ""

@@ -52,7 +52,7 @@ type MemoryStore struct {
 type memNode struct {
 	address string
 	status  agpv1.RouteEndpoint_Status
-	topics  map[string]struct{}
+	topics  []string // sorted, unique (a slice: most nodes hold few topics)
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -81,66 +81,64 @@ func (s *MemoryStore) removeTopic(nodeID, topic string) {
 
 // PutNode implements Store.
 func (s *MemoryStore) PutNode(_ context.Context, rec NodeRecord) ([]string, error) {
+	topics := sortedSet(rec.Topics)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.nodes[rec.NodeID]
-	n := &memNode{address: rec.Address, status: rec.Status, topics: make(map[string]struct{}, len(rec.Topics))}
-	for _, t := range rec.Topics {
-		n.topics[t] = struct{}{}
-	}
+	n := &memNode{address: rec.Address, status: rec.Status, topics: topics}
 	var changed []string
-	if old != nil {
+	if old == nil {
+		for _, t := range topics {
+			s.addTopic(rec.NodeID, t)
+		}
+		changed = slices.Clone(topics)
+	} else {
 		endpointChanged := old.address != n.address || old.status != n.status
-		for t := range old.topics {
-			if _, keep := n.topics[t]; !keep {
+		mergeSorted(old.topics, topics, func(t string, inOld, inNew bool) {
+			switch {
+			case inOld && !inNew:
 				s.removeTopic(rec.NodeID, t)
 				changed = append(changed, t)
-			} else if endpointChanged {
+			case !inOld && inNew:
+				s.addTopic(rec.NodeID, t)
+				changed = append(changed, t)
+			case endpointChanged:
 				changed = append(changed, t)
 			}
-		}
-	}
-	for t := range n.topics {
-		if old != nil {
-			if _, had := old.topics[t]; had {
-				continue
-			}
-		}
-		s.addTopic(rec.NodeID, t)
-		changed = append(changed, t)
+		})
 	}
 	s.nodes[rec.NodeID] = n
-	slices.Sort(changed)
 	return changed, nil
 }
 
-// UpdateTopics implements Store. Unknown nodes are an error.
+// UpdateTopics implements Store. Unknown nodes are an error. The node ends
+// with its topics plus add minus remove.
 func (s *MemoryStore) UpdateTopics(_ context.Context, nodeID string, add, remove []string) ([]string, error) {
+	add, remove = sortedSet(add), sortedSet(remove)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.nodes[nodeID]
 	if n == nil {
 		return nil, errUnknownNode(nodeID)
 	}
+	next := make([]string, 0, len(n.topics)+len(add))
 	var changed []string
-	for _, t := range add {
-		if _, had := n.topics[t]; had {
-			continue
+	mergeSorted(n.topics, add, func(t string, had, added bool) {
+		if _, ok := slices.BinarySearch(remove, t); ok {
+			if had {
+				s.removeTopic(nodeID, t)
+				changed = append(changed, t)
+			}
+			return
 		}
-		n.topics[t] = struct{}{}
-		s.addTopic(nodeID, t)
-		changed = append(changed, t)
-	}
-	for _, t := range remove {
-		if _, had := n.topics[t]; !had {
-			continue
+		next = append(next, t)
+		if !had {
+			s.addTopic(nodeID, t)
+			changed = append(changed, t)
 		}
-		delete(n.topics, t)
-		s.removeTopic(nodeID, t)
-		changed = append(changed, t)
-	}
-	slices.Sort(changed)
-	return slices.Compact(changed), nil
+	})
+	n.topics = slices.Clip(next)
+	return changed, nil
 }
 
 // SetStatus implements Store.
@@ -155,7 +153,7 @@ func (s *MemoryStore) SetStatus(_ context.Context, nodeID string, status agpv1.R
 		return nil, nil
 	}
 	n.status = status
-	return sortedKeys(n.topics), nil
+	return slices.Clone(n.topics), nil
 }
 
 // DeleteNode implements Store. Deleting an unknown node is not an error.
@@ -166,11 +164,42 @@ func (s *MemoryStore) DeleteNode(_ context.Context, nodeID string) ([]string, er
 	if n == nil {
 		return nil, nil
 	}
-	for t := range n.topics {
+	for _, t := range n.topics {
 		s.removeTopic(nodeID, t)
 	}
 	delete(s.nodes, nodeID)
-	return sortedKeys(n.topics), nil
+	return n.topics, nil // no longer held by the store
+}
+
+// sortedSet returns ts sorted without duplicates, in a new slice of exactly
+// that length.
+func sortedSet(ts []string) []string {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := slices.Clone(ts)
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out))
+}
+
+// mergeSorted walks two sorted sets in order and calls f once for every
+// element of either, saying which of the two hold it.
+func mergeSorted(a, b []string, f func(t string, inA, inB bool)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			f(a[i], true, false)
+			i++
+		case i == len(a) || b[j] < a[i]:
+			f(b[j], false, true)
+			j++
+		default:
+			f(a[i], true, true)
+			i++
+			j++
+		}
+	}
 }
 
 // Route implements Store.
@@ -202,7 +231,7 @@ func (s *MemoryStore) Node(_ context.Context, nodeID string) (NodeRecord, bool, 
 	if n == nil {
 		return NodeRecord{}, false, nil
 	}
-	return NodeRecord{NodeID: nodeID, Address: n.address, Status: n.status, Topics: sortedKeys(n.topics)}, true, nil
+	return NodeRecord{NodeID: nodeID, Address: n.address, Status: n.status, Topics: slices.Clone(n.topics)}, true, nil
 }
 
 // Nodes implements Store.
@@ -212,7 +241,7 @@ func (s *MemoryStore) Nodes(_ context.Context) ([]NodeRecord, error) {
 	out := make([]NodeRecord, 0, len(s.nodes))
 	for _, id := range sortedKeys(s.nodes) {
 		n := s.nodes[id]
-		out = append(out, NodeRecord{NodeID: id, Address: n.address, Status: n.status, Topics: sortedKeys(n.topics)})
+		out = append(out, NodeRecord{NodeID: id, Address: n.address, Status: n.status, Topics: slices.Clone(n.topics)})
 	}
 	return out, nil
 }
