@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -34,6 +35,11 @@ type inCall struct {
 	accept     *agpv1.RpcAccept
 	acceptSent bool // guarded by out.mu
 	probe      prober
+
+	start      int64       // unix nanos
+	halfClosed bool        // the open held the whole request
+	accepted   atomic.Bool // the accept went (acceptSent, for the sweeper)
+	kicked     bool        // the sweeper sent the accept alone (sweeper only)
 }
 
 // acceptDelay is how long a target that got the whole request waits for
@@ -84,7 +90,7 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	}
 	refuse := func(code codes.Code, format string, a ...any) {
 		reply(&agpv1.RpcFrame{Trailers: statusTrailers(status.Errorf(code, format, a...), nil)})
-		l.m.calls.WithLabelValues("callee", code.String()).Inc()
+		l.m.call("callee", code)
 	}
 	if l.app == nil {
 		refuse(codes.Unimplemented, "agent %s serves no gRPC calls (its sidecar has no AGW_APP_ADDR)", l.name)
@@ -109,11 +115,13 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	ctx, cancel := context.WithCancelCause(parent)
 	c := &inCall{
 		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
+		start: time.Now().UnixNano(), halfClosed: f.GetHalfClose(),
 		ctx: ctx, cancel: cancel,
 		inbox:   newInbox(2*l.cfg.Window + 16),
 		downWin: newWindow(int(o.GetInitialWindow())),
 	}
 	c.seq.ok(f.GetSeq())
+	c.probe.heard()
 	l.in[c.id] = c
 	l.calls.Add(1)
 	l.mu.Unlock()
@@ -128,7 +136,7 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 
 func (c *inCall) finish(err error) {
 	l := c.l
-	l.m.calls.WithLabelValues("callee", status.Code(err).String()).Inc()
+	l.m.call("callee", status.Code(err))
 	c.cancel(context.Canceled)
 	l.mu.Lock()
 	delete(l.in, c.id)
@@ -139,8 +147,8 @@ func (c *inCall) finish(err error) {
 // serve replays the call to the app and carries its answers back.
 func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed bool) {
 	l := c.l
-	l.m.inflight.WithLabelValues("callee").Inc()
-	defer l.m.inflight.WithLabelValues("callee").Dec()
+	l.m.inflightCallee.Inc()
+	defer l.m.inflightCallee.Dec()
 	var endErr error
 	defer func() { c.finish(endErr) }()
 
@@ -159,13 +167,7 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
 	c.accept = &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)}
-	if halfClosed {
-		// The caller sends nothing more: the accept rides on the first
-		// answer, or goes alone if the app takes a while (so the caller
-		// knows the call was taken within its AGW_RPC_ACCEPT_TIMEOUT).
-		t := time.AfterFunc(min(l.cfg.AcceptTimeout/4, acceptDelay), func() { _ = c.sendFirst(nil) })
-		defer t.Stop()
-	} else {
+	if !halfClosed {
 		// The caller waits for the accept before it sends more; the app
 		// already works on the call meanwhile.
 		go func() { _ = c.sendFirst(nil) }()
@@ -175,8 +177,6 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 		endErr = c.end(ctx, err, nil)
 		return
 	}
-	stopWatch := c.watchCaller()
-	defer stopWatch()
 	if halfClosed {
 		// The open held the whole request: write it here, no goroutine.
 		c.sendAll(cs)
@@ -200,43 +200,34 @@ func (c *inCall) sendAll(cs grpc.ClientStream) {
 	_ = cs.CloseSend()
 }
 
-// watchCaller pings a silent caller and ends the call when it does not
-// answer (its sidecar is gone, or the call ended there unheard). It runs
-// on a timer, not a goroutine, and returns its stop function.
-func (c *inCall) watchCaller() (stop func()) {
-	iv := c.l.cfg.ProbeInterval
-	if iv <= 0 {
-		return func() {}
+// sweep is the sweeper's check of the call (see Layer.sweep). When the
+// open held the whole request, the accept rides on the app's first answer,
+// or goes alone once the app took acceptAfter (so that the caller knows
+// the call was taken within its AGW_RPC_ACCEPT_TIMEOUT). A silent caller
+// is pinged, and the call ends when it does not answer (its sidecar is
+// gone, or the call ended there unheard).
+func (c *inCall) sweep(now int64) {
+	l := c.l
+	if c.halfClosed && !c.kicked && !c.accepted.Load() && now-c.start >= int64(l.acceptAfter()) {
+		c.kicked = true
+		go func() { _ = c.sendFirst(nil) }()
 	}
-	c.probe.heard()
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
-	mu.Lock() // t is set before the first tick reads it
-	defer mu.Unlock()
-	t = time.AfterFunc(iv/2, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped || c.ctx.Err() != nil {
-			return
-		}
-		ping, gone := c.probe.tick(iv)
-		if gone {
-			c.cancel(status.Errorf(codes.Unavailable, "the caller %s stopped answering", c.caller))
-			return
-		}
-		if ping {
-			go func() { _ = c.send(&agpv1.RpcFrame{Ping: true}) }()
-		}
-		t.Reset(iv / 2)
-	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
+	if l.cfg.ProbeInterval <= 0 || c.ctx.Err() != nil {
+		return
+	}
+	ping, gone := c.probe.tick(l.cfg.ProbeInterval)
+	if gone {
+		c.cancel(status.Errorf(codes.Unavailable, "the caller %s stopped answering", c.caller))
+		return
+	}
+	if ping {
+		go func() { _ = c.send(&agpv1.RpcFrame{Ping: true}) }()
 	}
 }
+
+// acceptAfter is how long a replayed call whose request came whole waits
+// for the app's first answer to carry the accept.
+func (l *Layer) acceptAfter() time.Duration { return min(l.cfg.AcceptTimeout/4, acceptDelay) }
 
 // send numbers and publishes a reply frame. The call's first reply frame
 // carries the accept and waits until the sidecar routed it.
@@ -261,6 +252,7 @@ func (c *inCall) sendFirst(f *agpv1.RpcFrame) error {
 		return err
 	}
 	c.acceptSent = true
+	c.accepted.Store(true)
 	f.Accept = c.accept
 	ack, err := l.publishRouted(c.ctx, c.replyTo, 1, f, nil)
 	if err == nil && ack.GetLocalDeliveries()+ack.GetRemoteDeliveries() == 0 {

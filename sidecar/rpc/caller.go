@@ -84,6 +84,7 @@ type outCall struct {
 	seq       seqCheck
 	responder string
 
+	start      int64 // unix nanos
 	acceptOnce sync.Once
 	accepted   chan struct{}
 	topic      string // the responder's topic, set before accepted closes
@@ -143,9 +144,9 @@ func (l *Layer) handle(_ any, ss grpc.ServerStream) (err error) {
 		return status.Error(codes.Internal, "no method in the call")
 	}
 	ctx := ss.Context()
-	defer func() { l.m.calls.WithLabelValues("caller", status.Code(err).String()).Inc() }()
-	l.m.inflight.WithLabelValues("caller").Inc()
-	defer l.m.inflight.WithLabelValues("caller").Dec()
+	defer func() { l.m.call("caller", status.Code(err)) }()
+	l.m.inflightCaller.Inc()
+	defer l.m.inflightCaller.Dec()
 
 	md, _ := metadata.FromIncomingContext(ctx)
 	target := first(md, MDTarget)
@@ -223,7 +224,7 @@ func (l *Layer) traceMD(ctx context.Context, md metadata.MD) map[string]string {
 
 func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic string, md metadata.MD, open *agpv1.RpcOpen, up <-chan upEvent) error {
 	c := &outCall{
-		l: l, id: newCallID(), target: target, md: md,
+		l: l, id: l.newCallID(), target: target, md: md, start: time.Now().UnixNano(),
 		inbox:    newInbox(2*l.cfg.Window + 16),
 		abort:    make(chan error, 1),
 		accepted: make(chan struct{}),
@@ -271,11 +272,11 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 		return status.Errorf(codes.Unavailable, "call to %s: no instance is reachable (nothing subscribes to its RPC topic %s)", target, topic)
 	}
 
-	cctx, ccancel := context.WithCancel(ctx)
-	defer ccancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	if !upDone {
+		cctx, ccancel := context.WithCancel(ctx)
+		defer ccancel()
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		wg.Go(func() {
 			if err := c.sendUp(cctx, pending, up); err != nil && cctx.Err() == nil {
 				c.fail(err)
@@ -283,44 +284,13 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 		})
 	}
 
-	// One timer per call: the accept timeout until the accept, then the
-	// probe tick.
-	tm := time.NewTimer(l.cfg.AcceptTimeout)
-	defer tm.Stop()
-	probing := false
-	startProbing := func() {
-		if l.cfg.ProbeInterval > 0 {
-			probing = true
-			tm.Reset(l.cfg.ProbeInterval / 2)
-		} else {
-			tm.Stop()
-		}
-	}
-	accepted := c.accepted
+	// The accept timeout and the probes run on the layer's sweeper
+	// (outCall.sweep), which fails the call through abort.
 	c.probe.heard()
 	var g granter
 	g.size = l.cfg.Window
 	for {
 		select {
-		case <-accepted:
-			accepted = nil
-			startProbing()
-		case <-tm.C:
-			if !probing {
-				if !isClosed(c.accepted) {
-					return status.Errorf(codes.Unavailable, "call to %s: no instance took the call within %s", target, l.cfg.AcceptTimeout)
-				}
-				break // the accept case runs next and starts probing
-			}
-			ping, gone := c.probe.tick(l.cfg.ProbeInterval)
-			if gone {
-				c.cancelTarget(codes.Unavailable, "caller: the target did not answer a ping")
-				return status.Errorf(codes.Unavailable, "call to %s: the target's sidecar stopped answering (no frame for %s, ping unanswered)", target, l.cfg.ProbeInterval)
-			}
-			if ping {
-				_ = c.out.send(l, c.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name, Ping: true})
-			}
-			tm.Reset(l.cfg.ProbeInterval / 2)
 		case err := <-c.abort:
 			c.cancelTarget(codes.Canceled, "caller's sidecar ended the call")
 			return err
@@ -409,6 +379,29 @@ func (c *outCall) sendUp(ctx context.Context, pending []upEvent, up <-chan upEve
 			return nil
 		}
 		runtime.Gosched()
+	}
+}
+
+// sweep is the sweeper's check of the call (see Layer.sweep): the accept
+// timeout, then probes of a silent target.
+func (c *outCall) sweep(now int64) {
+	l := c.l
+	if !isClosed(c.accepted) {
+		if now-c.start >= int64(l.cfg.AcceptTimeout) {
+			c.fail(status.Errorf(codes.Unavailable, "call to %s: no instance took the call within %s", c.target, l.cfg.AcceptTimeout))
+		}
+		return
+	}
+	if l.cfg.ProbeInterval <= 0 {
+		return
+	}
+	ping, gone := c.probe.tick(l.cfg.ProbeInterval)
+	if gone {
+		c.fail(status.Errorf(codes.Unavailable, "call to %s: the target's sidecar stopped answering (no frame for %s, ping unanswered)", c.target, l.cfg.ProbeInterval))
+		return
+	}
+	if ping {
+		go func() { _ = c.out.send(l, c.topic, &agpv1.RpcFrame{CallId: c.id, Sender: l.name, Ping: true}) }()
 	}
 }
 

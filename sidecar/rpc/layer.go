@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ type Layer struct {
 
 	ctx    context.Context // layer lifetime: replayed calls derive from it
 	cancel context.CancelCauseFunc
+
+	idPrefix string // random, 16 hex digits
+	idSeq    atomic.Uint64
 
 	// dropOut, set by tests only, loses the frames it returns true for.
 	dropOut atomic.Pointer[func(*agpv1.RpcFrame) bool]
@@ -139,6 +143,9 @@ func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts 
 		stop:    make(chan struct{}),
 		runDone: make(chan struct{}),
 	}
+	var rb [8]byte
+	_, _ = rand.Read(rb[:])
+	l.idPrefix = hex.EncodeToString(rb[:])
 	l.topic, _ = Topic(cfg.AgentName)
 	if cfg.AppAddr != "" {
 		svc, _ := Topic(n.ServiceName())
@@ -239,6 +246,10 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 			}
 		}()
 	}
+	sweepStop := make(chan struct{})
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); l.sweeper(sweepStop) }()
+	defer func() { close(sweepStop); <-sweepDone }()
 	close(l.ready)
 	l.log.Info("rpc layer up", "intercept", addrString(l.Addr()), "app", l.cfg.AppAddr, "topics", l.Topics())
 
@@ -332,11 +343,13 @@ func (l *Layer) shutdown(srv *grpc.Server) {
 	l.log.Info("rpc layer stopped", "took", time.Since(start).Round(time.Millisecond).String())
 }
 
-// newCallID returns 128 random bits in hex.
-func newCallID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newCallID returns a call id unique to this layer instance: 64 random
+// bits chosen at start (so a restarted sidecar does not reuse ids), then a
+// counter, in lowercase hex.
+func (l *Layer) newCallID() string {
+	var b [16 + 16]byte
+	n := copy(b[:], l.idPrefix)
+	return string(strconv.AppendUint(b[:n], l.idSeq.Add(1), 16))
 }
 
 // publish sends frame f to topic. With wait it returns the sidecar's ack
@@ -454,6 +467,51 @@ func (l *Layer) unknownCall(f *agpv1.RpcFrame) {
 		CallId: f.GetCallId(), Seq: 1, Reply: !f.GetReply(), Sender: l.name,
 		Cancel: &agpv1.RpcCancel{Code: int32(codes.Unavailable), Reason: "the call is unknown at " + l.name + " (it ended, or its sidecar restarted)"},
 	}, nil, false)
+}
+
+// sweepInterval is how often the sweeper checks the calls in flight.
+func (l *Layer) sweepInterval() time.Duration {
+	d := l.acceptAfter()
+	if l.cfg.ProbeInterval > 0 {
+		d = min(d, l.cfg.ProbeInterval/2)
+	}
+	return max(d, time.Millisecond)
+}
+
+// sweeper runs every sweepInterval until stop: the timeouts and probes of
+// every call in flight, on one shared ticker instead of timers per call.
+func (l *Layer) sweeper(stop <-chan struct{}) {
+	t := time.NewTicker(l.sweepInterval())
+	defer t.Stop()
+	var outs []*outCall
+	var ins []*inCall
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		l.mu.Lock()
+		for _, c := range l.out {
+			if oc, ok := c.(*outCall); ok {
+				outs = append(outs, oc)
+			}
+		}
+		for _, c := range l.in {
+			ins = append(ins, c)
+		}
+		l.mu.Unlock()
+		now := time.Now().UnixNano()
+		for _, c := range outs {
+			c.sweep(now)
+		}
+		for _, c := range ins {
+			c.sweep(now)
+		}
+		clear(outs)
+		clear(ins)
+		outs, ins = outs[:0], ins[:0]
+	}
 }
 
 // prober tracks when a call last heard from the other side and decides

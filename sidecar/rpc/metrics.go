@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 )
 
 type metrics struct {
@@ -11,6 +12,22 @@ type metrics struct {
 	dropped  *prometheus.CounterVec // reason
 
 	framesIn, framesOut prometheus.Counter
+	inflightCaller      prometheus.Gauge
+	inflightCallee      prometheus.Gauge
+	okCaller, okCallee  prometheus.Counter
+}
+
+// call counts a finished call of role ("caller" or "callee").
+func (m *metrics) call(role string, code codes.Code) {
+	if code == codes.OK {
+		if role == "caller" {
+			m.okCaller.Inc()
+		} else {
+			m.okCallee.Inc()
+		}
+		return
+	}
+	m.calls.WithLabelValues(role, code.String()).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,6 +46,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 	}
 	m.framesIn, m.framesOut = m.frames.WithLabelValues("in"), m.frames.WithLabelValues("out")
+	m.inflightCaller, m.inflightCallee = m.inflight.WithLabelValues("caller"), m.inflight.WithLabelValues("callee")
+	m.okCaller = m.calls.WithLabelValues("caller", codes.OK.String())
+	m.okCallee = m.calls.WithLabelValues("callee", codes.OK.String())
 	for _, c := range []prometheus.Collector{m.calls, m.inflight, m.frames, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -97,7 +97,7 @@ func (l *Layer) multicast(ctx context.Context, ss grpc.ServerStream, target, top
 	}
 	open.Multicast = true
 	c := &multiCall{
-		l: l, id: newCallID(), target: target,
+		l: l, id: l.newCallID(), target: target,
 		inbox: newInbox(maxMembers * (2*l.cfg.Window + 16)),
 		abort: make(chan error, 1),
 		seqs:  make(map[string]*seqCheck),

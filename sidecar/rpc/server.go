@@ -57,10 +57,17 @@ func (l *Layer) serverOptions() []grpc.ServerOption {
 		grpc.UnknownServiceHandler(l.handle),
 		grpc.ForceServerCodecV2(rawCodec{}),
 		grpc.InitialWindowSize(loopbackWindow), grpc.InitialConnWindowSize(loopbackConnWindow),
+		// Calls run on reused goroutines, whose stacks have grown already
+		// (a fresh goroutine per call grows its stack in every call).
+		grpc.NumStreamWorkers(streamWorkers),
 	}
 	opts = append(opts, interceptors.InterceptChain(c)...)
 	return append(opts, l.o.srvOpts...)
 }
+
+// streamWorkers is the interception listener's pool of call goroutines;
+// calls beyond it get goroutines of their own.
+const streamWorkers = 64
 
 // Every connection of the layer is on loopback (the agent, the app, the
 // sidecar's agent API): fixed HTTP/2 windows instead of grpc's
