@@ -11,27 +11,58 @@ import (
 )
 
 func TestRouteRoster(t *testing.T) {
+	var mu sync.Mutex
 	eps := []*agpv1.RouteEndpoint{
 		{NodeId: "a", Status: agpv1.RouteEndpoint_STATUS_ACTIVE},
 		{NodeId: "b", Status: agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL},
 		nil,
 		{NodeId: ""},
+		{NodeId: "c", Status: agpv1.RouteEndpoint_STATUS_ACTIVE},
 	}
-	r := &RouteRoster{Endpoints: func(topic string) []*agpv1.RouteEndpoint {
-		if topic == "t" {
-			return eps
-		}
-		return nil
-	}}
-	if p := r.Participants("t"); !slices.Equal(p, []string{"a"}) {
+	set := func(i int, ep *agpv1.RouteEndpoint) { mu.Lock(); eps[i] = ep; mu.Unlock() }
+	var watched []string
+	r := &RouteRoster{
+		Endpoints: func(topic string) []*agpv1.RouteEndpoint {
+			mu.Lock()
+			defer mu.Unlock()
+			if topic == "t" {
+				return slices.Clone(eps)
+			}
+			return nil
+		},
+		Watch: func(topic string) { watched = append(watched, topic) },
+	}
+	// b's lease ended: not a participant, but not gone during the grace.
+	if p := r.Participants("t"); !slices.Equal(p, []string{"a", "c"}) {
 		t.Fatalf("participants %v", p)
 	}
-	if !r.Gone("b") || r.Gone("a") {
-		t.Fatal("gone")
+	if r.Gone("b") || r.Gone("a") {
+		t.Fatal("gone during the grace period")
 	}
-	eps[1] = &agpv1.RouteEndpoint{NodeId: "b", Status: agpv1.RouteEndpoint_STATUS_ACTIVE}
-	if p := r.Participants("t"); !slices.Equal(p, []string{"a", "b"}) || r.Gone("b") {
+	// b is back within the grace period: still a member.
+	set(1, &agpv1.RouteEndpoint{NodeId: "b", Status: agpv1.RouteEndpoint_STATUS_ACTIVE})
+	if p := r.Participants("t"); !slices.Equal(p, []string{"a", "b", "c"}) || r.Gone("b") {
 		t.Fatalf("b back: %v", p)
+	}
+	// b's lease ends and the grace period runs out: gone.
+	set(1, &agpv1.RouteEndpoint{NodeId: "b", Status: agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL})
+	r.Participants("t")
+	set(1, nil)
+	if p := r.Participants("t"); !slices.Equal(p, []string{"a", "c"}) || !r.Gone("b") {
+		t.Fatalf("b withdrawn: %v, gone %v", p, r.Gone("b"))
+	}
+	// c unsubscribes (its entry goes without a lease ending): not gone.
+	set(4, nil)
+	if p := r.Participants("t"); !slices.Equal(p, []string{"a"}) || r.Gone("c") {
+		t.Fatalf("c unsubscribed: %v, gone %v", p, r.Gone("c"))
+	}
+	// b comes back later: no longer gone.
+	set(1, &agpv1.RouteEndpoint{NodeId: "b", Status: agpv1.RouteEndpoint_STATUS_ACTIVE})
+	if p := r.Participants("t"); !slices.Equal(p, []string{"a", "b"}) || r.Gone("b") {
+		t.Fatalf("b back later: %v", p)
+	}
+	if len(watched) == 0 || watched[0] != "t" {
+		t.Fatalf("Watch calls %v", watched)
 	}
 }
 
@@ -116,7 +147,7 @@ func (f *fixture) managerWithRoster(node string, r Roster) *Manager {
 }
 
 // The committer's lease ends: its routes turn PENDING_WITHDRAWAL for the
-// grace period, then disappear. Every member has its own RouteRoster, as
+// grace period (it stays a member and the committer), then disappear. Every member has its own RouteRoster, as
 // in real sidecars, and the successor (not a committer, so it had no
 // reason to read the roster) still learns that the committer is gone and
 // takes over. Each roster watches the topic's routes before reading them.
@@ -150,6 +181,11 @@ func TestSuccessorLearnsCommitterGoneFromRoutes(t *testing.T) {
 	_ = ms["n1"].Close()
 	rt.setStatus("n1", agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL)
 	time.Sleep(5 * f.cfg.RetryInterval) // the grace period
+	for _, n := range []string{"n2", "n3"} {
+		if g, _ := groupOf(ms[n], topic); g.Committer != "n1" || len(g.Members) != 3 {
+			t.Fatalf("%s during the grace period: committer %s, members %v; want n1 kept until its lease is withdrawn", n, g.Committer, memberNodes(g))
+		}
+	}
 	rt.remove("n1")
 	g := converged(t, []string{"n2", "n3"}, ms["n2"], ms["n3"])
 	if g.Committer != "n2" {

@@ -77,8 +77,12 @@ func (m *Manager) goAsync(f func(ctx context.Context)) bool {
 }
 
 // RouteRoster is a Roster over the node's routes (sidecar.RouteSource's
-// Endpoints): the participants of a topic are its routed nodes, and a node
-// whose route entries are pending withdrawal (its lease ended) is gone.
+// Endpoints): the participants of a topic are its routed nodes with active
+// entries. A node is gone once its lease has been withdrawn: its entries
+// turned PENDING_WITHDRAWAL (its control plane stream ended, the grace
+// period runs) and then disappeared (the grace period ran out). A node that
+// comes back within the grace period (a restart, with its MLS state) stays
+// a member; one that is back later rejoins.
 type RouteRoster struct {
 	Endpoints func(topic string) []*agpv1.RouteEndpoint
 	// Watch, when set, declares interest in topic's routes
@@ -88,7 +92,9 @@ type RouteRoster struct {
 	// member's lease end (a committer's successor must).
 	Watch func(topic string)
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// pending: by topic, the nodes last seen pending withdrawal there.
+	pending   map[string]map[string]bool
 	withdrawn map[string]bool
 }
 
@@ -102,18 +108,37 @@ func (r *RouteRoster) Participants(topic string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.withdrawn == nil {
-		r.withdrawn = map[string]bool{}
+		r.withdrawn, r.pending = map[string]bool{}, map[string]map[string]bool{}
 	}
+	pend := r.pending[topic]
+	seen := make(map[string]bool, len(eps))
 	for _, ep := range eps {
 		if ep == nil || ep.NodeId == "" {
 			continue
 		}
+		seen[ep.NodeId] = true
 		if ep.Status == agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL {
-			r.withdrawn[ep.NodeId] = true
+			if pend == nil {
+				pend = map[string]bool{}
+				r.pending[topic] = pend
+			}
+			pend[ep.NodeId] = true
 			continue
 		}
+		delete(pend, ep.NodeId)
 		delete(r.withdrawn, ep.NodeId)
 		out = append(out, ep.NodeId)
+	}
+	// Pending withdrawal, then gone from the routes: the lease was
+	// withdrawn.
+	for n := range pend {
+		if !seen[n] {
+			r.withdrawn[n] = true
+			delete(pend, n)
+		}
+	}
+	if len(pend) == 0 {
+		delete(r.pending, topic)
 	}
 	return out
 }
