@@ -116,6 +116,7 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	c := &inCall{
 		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
 		start: time.Now().UnixNano(), halfClosed: f.GetHalfClose(),
+		accept: &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)},
 		ctx: ctx, cancel: cancel,
 		inbox:   newInbox(2*l.cfg.Window + 16),
 		downWin: newWindow(int(o.GetInitialWindow())),
@@ -166,7 +167,6 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 		l.o.prop.Inject(ctx, mdCarrier(md))
 	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
-	c.accept = &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)}
 	if !halfClosed {
 		// The caller waits for the accept before it sends more; the app
 		// already works on the call meanwhile.
