@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -90,6 +91,39 @@ var mlsPrefix = []byte(MLSTopicPrefix)
 
 // isReserved reports whether agents may not use name.
 func isReserved(name string) bool { return strings.HasPrefix(name, MLSTopicPrefix) }
+
+// addressUser is a PeerCrypter that passes peer addresses along with its
+// handshakes: a sidecar that only subscribes has no route to the other
+// members of a channel, so an invitation to a committer it has no link
+// with carries the committer's address.
+type addressUser interface {
+	BindAddresses(lookup func(node string) string, learn func(node, addr string))
+}
+
+// peerAddress is the address this node knows for node ("" if none).
+func (n *Node) peerAddress(node string) string {
+	n.peersMu.RLock()
+	p := n.peers[node]
+	n.peersMu.RUnlock()
+	if p == nil {
+		return n.staticPeers[node]
+	}
+	return p.address()
+}
+
+// learnPeerAddress takes an address for node from a peer's handshake: it
+// is used only while no other address is known (a static peer, a route or
+// the node's own link handshake) and the link it leads to is
+// authenticated like any other.
+func (n *Node) learnPeerAddress(node, addr string) {
+	if addr == "" || node == n.cfg.NodeID || !validNodeID(node) || n.peerAddress(node) != "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return
+	}
+	n.peerFor(node, addr, false)
+}
 
 // sendHandshake queues a handshake message for peer node.
 func (n *Node) sendHandshake(ctx context.Context, node string, msg []byte) error {

@@ -134,6 +134,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.installAdmin()
 	if o.crypter != nil {
 		o.crypter.BindTransport(n.sendHandshake)
+		if ab, ok := o.crypter.(addressUser); ok {
+			ab.BindAddresses(n.peerAddress, n.learnPeerAddress)
+		}
 	}
 	return n, nil
 }

@@ -235,10 +235,11 @@ func (m *Manager) onChannelKeyPackage(ctx context.Context, from, topic string, k
 // (whose group has at least two members, so two lonely sidecars never
 // swap): it was created for want of a route, and the joiner, if lower,
 // becomes the committer of the other.
-func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []byte) error {
+func (m *Manager) onInvite(ctx context.Context, from, topic string, body []byte) error {
+	committer, addr := parseInvite(body)
 	named := len(committer) > 0
 	if named {
-		if len(committer) > MaxNameLen || string(committer) == m.node {
+		if len(committer) > MaxNameLen || string(committer) == m.node || len(addr) > MaxNameLen {
 			return nil
 		}
 		from = string(committer)
@@ -278,6 +279,10 @@ func (m *Manager) onInvite(ctx context.Context, from, topic string, committer []
 	}
 	kp := req.kpb.Bytes()
 	m.mu.Unlock()
+	if named {
+		// The committer may be a sidecar this one has no route to.
+		m.learnAddress(from, addr)
+	}
 	m.send(ctx, from, Envelope{Kind: KindKeyPackage, Name: topic, Body: kp})
 	return nil
 }

@@ -32,6 +32,38 @@ func (m *Manager) BindTransport(send func(ctx context.Context, node string, msg 
 	m.tr = TransportFunc(send)
 }
 
+// BindAddresses gives the Manager the sidecar's peer addresses: lookup
+// returns the address of a node ("" if unknown), learn records one that a
+// handshake carried. An invitation to a committer carries the committer's
+// address, since the invited sidecar may have no route to it (the sidecar
+// node calls this, sidecar.WithPeerCrypter).
+func (m *Manager) BindAddresses(lookup func(node string) string, learn func(node, addr string)) {
+	m.trMu.Lock()
+	defer m.trMu.Unlock()
+	m.addrOf, m.learnAddr = lookup, learn
+}
+
+// peerAddress is the sidecar's address for node, "" if unknown.
+func (m *Manager) peerAddress(node string) string {
+	m.trMu.Lock()
+	f := m.addrOf
+	m.trMu.Unlock()
+	if f == nil {
+		return ""
+	}
+	return f(node)
+}
+
+// learnAddress passes an address for node that a handshake carried.
+func (m *Manager) learnAddress(node, addr string) {
+	m.trMu.Lock()
+	f := m.learnAddr
+	m.trMu.Unlock()
+	if f != nil && addr != "" {
+		f(node, addr)
+	}
+}
+
 func (m *Manager) transport() Transport {
 	m.trMu.Lock()
 	defer m.trMu.Unlock()
@@ -71,17 +103,20 @@ var (
 
 // Manager holds this sidecar's MLS groups. It is safe for concurrent use.
 type Manager struct {
-	cfg      Config
-	node     string
-	src      *identity.Source
-	trMu     sync.Mutex
-	tr       Transport // nil until BindTransport when New got none
-	roster   Roster
-	log      *slog.Logger
-	met      *metrics
-	now      func() time.Time
-	suite    suite.ID
-	stateKey []byte
+	cfg  Config
+	node string
+	src  *identity.Source
+	trMu sync.Mutex
+	tr   Transport // nil until BindTransport when New got none
+	// addrOf, learnAddr: see BindAddresses (nil without a sidecar node).
+	addrOf    func(node string) string
+	learnAddr func(node, addr string)
+	roster    Roster
+	log       *slog.Logger
+	met       *metrics
+	now       func() time.Time
+	suite     suite.ID
+	stateKey  []byte
 
 	mu      sync.Mutex
 	groups  map[string]*group // by MLS group id

@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -184,7 +185,7 @@ func (m *Manager) waitMembers(ctx context.Context, gr *group, peers []string) {
 			invited = now
 			var body []byte
 			if c != m.node {
-				body = []byte(c)
+				body = inviteBody(c, m.peerAddress(c))
 			}
 			for _, p := range missing {
 				m.send(ctx, p, Envelope{Kind: KindInvite, Name: gr.name, Body: body})
@@ -398,3 +399,21 @@ func classify(err error) string {
 // PrivateMessage framing, sender data, signature and tag (well under 512
 // bytes for every supported suite) and the padding.
 func (m *Manager) SealOverhead() int { return m.cfg.PaddingBlock + 512 }
+
+// inviteBody names the committer an invited sidecar should send its
+// KeyPackage to, with the committer's address if known: "node" or
+// "node\x00address".
+func inviteBody(committer, addr string) []byte {
+	if addr == "" {
+		return []byte(committer)
+	}
+	return []byte(committer + "\x00" + addr)
+}
+
+// parseInvite splits an invitation's body (see inviteBody).
+func parseInvite(b []byte) (committer []byte, addr string) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i], string(b[i+1:])
+	}
+	return b, ""
+}
