@@ -1,9 +1,11 @@
 package e2ee
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/agwproject/agw/internal/identity"
 	"github.com/agwproject/agw/mls"
@@ -18,16 +20,38 @@ func leafSPIFFE(l *wire.LeafNode) string {
 	if l.Credential.Type != wire.CredentialTypeX509 || len(l.Credential.Certificates) == 0 {
 		return ""
 	}
-	c, err := x509.ParseCertificate(l.Credential.Certificates[0])
-	if err != nil {
-		return ""
+	der := l.Credential.Certificates[0]
+	key := sha256.Sum256(der)
+	spiffeCache.mu.Lock()
+	id, ok := spiffeCache.m[key]
+	spiffeCache.mu.Unlock()
+	if ok {
+		return id
 	}
-	id, err := identity.IDFromCertificate(c)
-	if err != nil {
-		return ""
+	if c, err := x509.ParseCertificate(der); err == nil {
+		if sid, err := identity.IDFromCertificate(c); err == nil {
+			id = sid.String()
+		}
 	}
-	return id.String()
+	spiffeCache.mu.Lock()
+	if len(spiffeCache.m) >= spiffeCacheSize {
+		clear(spiffeCache.m)
+	}
+	spiffeCache.m[key] = id
+	spiffeCache.mu.Unlock()
+	return id
 }
+
+// spiffeCache maps a certificate (its SHA-256) to the SPIFFE id in it:
+// every epoch change reads the id of every member, and parsing a
+// certificate costs tens of microseconds. It only names members for
+// /debug/groups and logs; credentials are validated apart from it.
+var spiffeCache = struct {
+	mu sync.Mutex
+	m  map[[32]byte]string
+}{m: map[[32]byte]string{}}
+
+const spiffeCacheSize = 8192
 
 // validateCredential is the MLS Authentication Service hook: an X.509
 // credential whose chain the trust bundle accepts, not denied, whose leaf
