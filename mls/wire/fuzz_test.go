@@ -64,9 +64,20 @@ func loadFuzzSeeds(f testing.TB) *fuzzSeeds {
 // checkStable decodes b; if that succeeds, the encoding must equal b
 // exactly (the decoder accepts only canonical encodings) and decode again.
 func checkStable(t *testing.T, b []byte, mk func() codecValue) {
+	aliased := mk()
+	aliasErr := DecodeAlias(b, aliased)
 	v := mk()
 	if err := Decode(b, v); err != nil {
+		if aliasErr == nil {
+			t.Fatalf("DecodeAlias accepted what Decode refused: %v", err)
+		}
 		return
+	}
+	if aliasErr != nil {
+		t.Fatalf("DecodeAlias refused what Decode accepted: %v", aliasErr)
+	}
+	if !bytes.Equal(Encode(aliased), b) {
+		t.Fatal("re-encoding of the aliased decoding differs from accepted input")
 	}
 	enc, err := EncodeChecked(v)
 	if err != nil {
