@@ -32,10 +32,13 @@
 // bundle, validity, deny list) before it is admitted, and each leaf carries
 // the member's node id in a private leaf extension (ExtensionNodeID).
 //
-// Data path: Seal encrypts application data (the payload and the header
-// fields not needed for routing) as an MLS PrivateMessage whose
+// Data path: PreparePeer and PrepareChannel make a group ready (they may
+// wait for a join); SealNow encrypts application data (for the sidecar, a
+// batch of whole AGP messages) as an MLS PrivateMessage whose
 // authenticated_data is the SHA-256 of the routing header, so the routing
-// header stays outside the ciphertext and is authenticated. Open checks the
+// header stays outside the ciphertext and is authenticated; it never waits,
+// so the sidecar's peer writers can call it. SealPeer and SealChannel do
+// both steps. Open checks the
 // group, the sender's node id, the routing header digest, the epoch and
 // the generation. Every refusal is a security event: counted by reason
 // (agw_mls_security_events_total) and logged with the field
