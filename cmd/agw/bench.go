@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agwproject/agw/sidecar/e2ee"
 	"github.com/agwproject/agw/test/bench"
 )
 
@@ -22,6 +23,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		noRSS      bool
 		settle     time.Duration
 		sidecarExe string
+		admit      []int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -57,6 +59,16 @@ gRPC server process and compares their resident memory when idle.`,
 				rep.ThroughputRatio(), rep.Options.Rate, us(rep.AddedP99()))
 			fmt.Fprintf(out, "MLS: throughput ratio (MLS/plaintext sidecars): %.2f (target 0.70)   added p99 at %d msg/s: %s   cpu/msg %s vs %s\n",
 				rep.MLSRatio(), rep.Options.Rate, us(rep.MLSAddedP99()), us(rep.MLS.CPUPerMsg), us(rep.Sidecars.CPUPerMsg))
+			if len(admit) > 0 {
+				adm, err := e2ee.MeasureAdmission(ctx, admit)
+				if err != nil {
+					return fmt.Errorf("MLS admission: %w", err)
+				}
+				for _, a := range adm {
+					fmt.Fprintf(out, "MLS: admit a member into a channel of %d sidecars: joined %s, all members applied %s\n",
+						a.Size, a.Joined.Round(10*time.Microsecond), a.Applied.Round(10*time.Microsecond))
+				}
+			}
 			if noRSS {
 				return nil
 			}
@@ -86,6 +98,7 @@ gRPC server process and compares their resident memory when idle.`,
 	f.IntVar(&opts.Rate, "rate", 1000, "messages per second during the latency phase")
 	f.DurationVar(&opts.RateFor, "rate-for", 3*time.Second, "length of each latency phase")
 	f.BoolVar(&noRSS, "no-rss", false, "skip the idle memory measurement")
+	f.IntSliceVar(&admit, "mls-admit", []int{2, 16, 128}, "channel sizes for the MLS admission time (empty: skip)")
 	f.DurationVar(&settle, "settle", 2*time.Second, "how long a process idles before its memory is read")
 	f.StringVar(&sidecarExe, "sidecar-binary", "", "binary whose `sidecar` subcommand is measured (default: agw-sidecar beside this binary, else this binary)")
 	cmd.AddCommand(newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd(), newBenchE2EECmd())
