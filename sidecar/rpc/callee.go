@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"runtime"
 	"sync"
@@ -117,7 +118,7 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
 		start: time.Now().UnixNano(), halfClosed: f.GetHalfClose(),
 		accept: &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)},
-		ctx: ctx, cancel: cancel,
+		ctx:    ctx, cancel: cancel,
 		inbox:   newInbox(2*l.cfg.Window + 16),
 		downWin: newWindow(int(o.GetInitialWindow())),
 	}
@@ -132,7 +133,8 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	if f.GetWindow() > 0 {
 		c.downWin.add(int(f.GetWindow()))
 	}
-	go c.serve(time.Duration(o.GetTimeoutNanos()), o.GetMetadata(), f.GetHalfClose())
+	timeout, wmd, halfClosed := time.Duration(o.GetTimeoutNanos()), o.GetMetadata(), f.GetHalfClose()
+	l.w.Go(func() { c.serve(timeout, wmd, halfClosed) })
 }
 
 func (c *inCall) finish(err error) {
@@ -180,13 +182,13 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 	if halfClosed {
 		// The open held the whole request: write it here, no goroutine.
 		c.sendAll(cs)
-		endErr = c.relayFromApp(ctx, cs)
+		endErr = c.relayFromApp(ctx, cs, true)
 		return
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.sendToApp(ctx, cs) })
 	defer wg.Wait()
-	endErr = c.relayFromApp(ctx, cs)
+	endErr = c.relayFromApp(ctx, cs, false)
 }
 
 // sendAll writes the request that arrived whole in the open frame.
@@ -322,49 +324,165 @@ type downEvent struct {
 
 // relayFromApp carries the app's headers, messages and trailers to the
 // caller, within the caller's window, coalescing what is ready at once.
-func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream) error {
+// When the caller has sent its whole request (halfClosed), the app's stream
+// is read here, and what was read goes when the next read takes longer
+// than flushDelay: a unary answer is one frame, without a goroutine.
+// Otherwise (the caller still talks, and may wait for each answer) a
+// reader runs ahead and what is ready goes at once.
+func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream, halfClosed bool) error {
 	hdr, herr := cs.Header()
-	// Buffered, so that the reader runs ahead and a fast stream is sent in
-	// batches; bounded, so that a slow caller holds the app back.
-	evs := make(chan downEvent, batchMessages)
-	done := make(chan struct{})
-	defer close(done)
-	if herr == nil {
-		go func() {
-			for {
-				var m rawMsg
-				err := cs.RecvMsg(&m)
-				select {
-				case evs <- downEvent{msg: m.b, err: err}:
-				case <-done:
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	f := &agpv1.RpcFrame{}
-	if herr == nil {
-		h := toWire(hdr)
-		if h == nil {
-			h = &agpv1.RpcMetadata{}
-		}
-		f.Headers = h
-	} else {
+	if herr != nil {
 		// The stream failed before headers: a trailers-only answer.
 		return c.end(ctx, herr, cs.Trailer())
 	}
-	flush := func() error {
-		if f.Headers == nil && len(f.Messages) == 0 && f.Trailers == nil {
-			return nil
+	h := toWire(hdr)
+	if h == nil {
+		h = &agpv1.RpcMetadata{}
+	}
+	r := &relay{c: c, f: &agpv1.RpcFrame{Headers: h}}
+	if halfClosed {
+		return r.runSync(ctx, cs)
+	}
+	return r.runAhead(ctx, cs)
+}
+
+// flushDelay is how long a relay that reads in line waits for the app's
+// next message before it sends what it has.
+const flushDelay = 100 * time.Microsecond
+
+// relay is the frame being filled with the app's answers.
+type relay struct {
+	c    *inCall
+	mu   sync.Mutex // guards f, size, err (the flush timer runs apart)
+	f    *agpv1.RpcFrame
+	size int
+	err  error // the first failed send
+}
+
+// flushLocked sends the frame if it holds anything.
+func (r *relay) flushLocked() error {
+	if r.err != nil {
+		return r.err
+	}
+	f := r.f
+	if f.Headers == nil && len(f.Messages) == 0 && f.Trailers == nil {
+		return nil
+	}
+	r.f, r.size = &agpv1.RpcFrame{}, 0
+	r.err = r.c.send(f)
+	return r.err
+}
+
+func (r *relay) flushTimer() {
+	r.mu.Lock()
+	_ = r.flushLocked()
+	r.mu.Unlock()
+}
+
+// endErr is the status of a stream that ended with err (io.EOF: OK).
+func (r *relay) endErr(err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	c := r.c
+	if cause := context.Cause(c.ctx); c.ctx.Err() != nil {
+		if _, ok := status.FromError(cause); ok {
+			return cause
 		}
-		err := c.send(f)
-		f = &agpv1.RpcFrame{}
+	}
+	return err
+}
+
+// addLocked adds one message, within the caller's window; it may flush,
+// and wait (unlocked) for credits.
+func (r *relay) addLocked(ctx context.Context, msg []byte) error {
+	if len(r.f.Messages) > 0 || r.f.Headers != nil {
+		if r.size+len(msg) > batchBytes || len(r.f.Messages) >= batchMessages {
+			if err := r.flushLocked(); err != nil {
+				return err
+			}
+		}
+	}
+	if !r.c.downWin.tryAcquire() {
+		// Out of credits: send what is ready, then wait for a grant.
+		if err := r.flushLocked(); err != nil {
+			return err
+		}
+		r.mu.Unlock()
+		err := r.c.downWin.acquire(ctx)
+		r.mu.Lock()
+		if err != nil {
+			return errNoCredit
+		}
+	}
+	r.f.Messages = append(r.f.Messages, msg)
+	r.size += len(msg)
+	return nil
+}
+
+// errNoCredit: the call ended while waiting for credits.
+var errNoCredit = errors.New("call ended while waiting for flow-control credits")
+
+// finish sends the trailers of the stream's end (err: from RecvMsg) or of
+// a failed wait for credits.
+func (r *relay) finish(ctx context.Context, cs grpc.ClientStream, err error) error {
+	if errors.Is(err, errNoCredit) {
+		r.mu.Unlock()
+		return r.c.end(ctx, status.FromContextError(ctx.Err()).Err(), nil)
+	}
+	if r.err != nil {
+		err := r.err
+		r.mu.Unlock()
 		return err
 	}
-	size := 0
+	end := r.endErr(err)
+	r.f.Trailers = statusTrailers(end, cs.Trailer())
+	_ = r.flushLocked()
+	r.mu.Unlock()
+	return end
+}
+
+// runSync reads the app's stream in line (see relayFromApp).
+func (r *relay) runSync(ctx context.Context, cs grpc.ClientStream) error {
+	t := time.AfterFunc(flushDelay, r.flushTimer)
+	defer t.Stop()
+	for {
+		var m rawMsg
+		err := cs.RecvMsg(&m)
+		t.Stop()
+		r.mu.Lock()
+		if err == nil && r.err == nil {
+			err = r.addLocked(ctx, m.b)
+		}
+		if err != nil || r.err != nil {
+			return r.finish(ctx, cs, err)
+		}
+		r.mu.Unlock()
+		t.Reset(flushDelay)
+	}
+}
+
+// runAhead reads the app's stream on a worker, which runs ahead (bounded,
+// so that a slow caller holds the app back), and sends what is ready.
+func (r *relay) runAhead(ctx context.Context, cs grpc.ClientStream) error {
+	evs := make(chan downEvent, batchMessages)
+	done := make(chan struct{})
+	defer close(done)
+	r.c.l.w.Go(func() {
+		for {
+			var m rawMsg
+			err := cs.RecvMsg(&m)
+			select {
+			case evs <- downEvent{msg: m.b, err: err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	r.mu.Lock()
 	for {
 		var ev downEvent
 		select {
@@ -374,44 +492,20 @@ func (c *inCall) relayFromApp(ctx context.Context, cs grpc.ClientStream) error {
 			select {
 			case ev = <-evs:
 			default:
-				if err := flush(); err != nil {
-					return err
+				if err := r.flushLocked(); err != nil {
+					return r.finish(ctx, cs, err)
 				}
-				size = 0
+				r.mu.Unlock()
 				ev = <-evs
+				r.mu.Lock()
 			}
 		}
-		if ev.err != nil {
-			var err error
-			if ev.err != io.EOF {
-				err = ev.err
-				if cause := context.Cause(c.ctx); c.ctx.Err() != nil {
-					if _, ok := status.FromError(cause); ok {
-						err = cause
-					}
-				}
-			}
-			f.Trailers = statusTrailers(err, cs.Trailer())
-			_ = flush()
-			return err
+		err := ev.err
+		if err == nil {
+			err = r.addLocked(ctx, ev.msg)
 		}
-		if (len(f.Messages) > 0 || f.Headers != nil) && (size+len(ev.msg) > batchBytes || len(f.Messages) >= batchMessages) {
-			if err := flush(); err != nil {
-				return err
-			}
-			size = 0
+		if err != nil {
+			return r.finish(ctx, cs, err)
 		}
-		if !c.downWin.tryAcquire() {
-			// Out of credits: send what is ready, then wait for a grant.
-			if err := flush(); err != nil {
-				return err
-			}
-			size = 0
-			if err := c.downWin.acquire(ctx); err != nil {
-				return c.end(ctx, status.FromContextError(err).Err(), nil)
-			}
-		}
-		f.Messages = append(f.Messages, ev.msg)
-		size += len(ev.msg)
 	}
 }

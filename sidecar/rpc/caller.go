@@ -34,9 +34,9 @@ type upEvent struct {
 }
 
 // readUp reads the client stream into a channel until it ends or done.
-func readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEvent {
+func (l *Layer) readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEvent {
 	ch := make(chan upEvent)
-	go func() {
+	l.w.Go(func() {
 		for {
 			var m rawMsg
 			err := ss.RecvMsg(&m)
@@ -49,7 +49,7 @@ func readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEvent {
 				return
 			}
 		}
-	}()
+	})
 	return ch
 }
 
@@ -177,7 +177,7 @@ func (l *Layer) handle(_ any, ss grpc.ServerStream) (err error) {
 	}
 	done := make(chan struct{})
 	defer close(done)
-	up := readUp(ss, done)
+	up := l.readUp(ss, done)
 	if fo := first(md, MDFanout); fo != "" && fo != "1" {
 		n, ferr := parseFanout(fo)
 		if ferr != nil {

@@ -61,7 +61,8 @@ type Layer struct {
 	ctx    context.Context // layer lifetime: replayed calls derive from it
 	cancel context.CancelCauseFunc
 
-	idPrefix string // random, 16 hex digits
+	w        *workers // goroutines of calls
+	idPrefix string   // random, 16 hex digits
 	idSeq    atomic.Uint64
 
 	// dropOut, set by tests only, loses the frames it returns true for.
@@ -156,6 +157,7 @@ func newLayer(cfg Config, agentAddr func(context.Context) (string, error), opts 
 		}
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	l.w = newWorkers(l.ctx.Done(), 10*time.Second)
 	return l, nil
 }
 
