@@ -221,7 +221,7 @@ func BenchmarkDecrypt1KiB(b *testing.B) {
 
 // pair returns a fresh two-member group of suite id seen by its creator
 // and by the joined member.
-func pair(b *testing.B, id suite.ID) (alice, bob *Group) {
+func pair(b testing.TB, id suite.ID) (alice, bob *Group) {
 	b.Helper()
 	alice, err := NewGroup(id, BasicCredential([]byte("alice")))
 	if err != nil {

@@ -1,9 +1,12 @@
 package mls
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 
+	"github.com/agwproject/agw/mls/codec"
 	"github.com/agwproject/agw/mls/schedule"
 	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/wire"
@@ -30,8 +33,17 @@ type framer struct {
 
 // signContent signs content for the given wire format (RFC 9420 §6.1).
 func (f *framer) signContent(sig *suite.Signer, wf wire.WireFormat, fc *wire.FramedContent) ([]byte, error) {
-	tbs := wire.FramedContentTBS(wire.MLS10, wf, fc, f.ctx)
-	s, err := sig.SignWithLabel(labelFramedContent, tbs)
+	tbs, err := wire.FramedContentTBSVec(wire.MLS10, wf, fc, f.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	return signTBS(sig, tbs)
+}
+
+// signTBS signs a FramedContentTBS given as pieces (application data is
+// hashed where it lies, never copied for ECDSA).
+func signTBS(sig *suite.Signer, tbs [][]byte) ([]byte, error) {
+	s, err := sig.SignWithLabelVec(labelFramedContent, tbs)
 	if err != nil {
 		return nil, fmt.Errorf("mls: sign content: %w", err)
 	}
@@ -40,8 +52,11 @@ func (f *framer) signContent(sig *suite.Signer, wf wire.WireFormat, fc *wire.Fra
 
 // verifyContent checks the signature of ac with the sender's public key.
 func (f *framer) verifyContent(pub []byte, ac *wire.AuthenticatedContent) error {
-	tbs := wire.FramedContentTBS(wire.MLS10, ac.WireFormat, &ac.Content, f.ctx)
-	if err := f.s.VerifyWithLabel(pub, labelFramedContent, tbs, ac.Auth.Signature); err != nil {
+	tbs, err := wire.FramedContentTBSVec(wire.MLS10, ac.WireFormat, &ac.Content, f.ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if err := f.s.VerifyWithLabelVec(pub, labelFramedContent, tbs, ac.Auth.Signature); err != nil {
 		return fmt.Errorf("%w: framed content: %w", ErrBadSignature, err)
 	}
 	return nil
@@ -158,10 +173,83 @@ func (f *framer) protectPrivate(ac *wire.AuthenticatedContent, leaf uint32, padd
 	return pm, nil
 }
 
+// sealApplication signs application data (the concatenation of app) as
+// content fc of wire format PrivateMessage and appends the protected
+// MLSMessage to dst (§6.1, §6.3). The content is written straight into
+// the message and encrypted in place: the application data is read twice
+// (signature, copy into the message) and copied once. dst's spare
+// capacity must not overlap app or fc's fields.
+func (f *framer) sealApplication(dst []byte, signer *suite.Signer, fc *wire.FramedContent, app [][]byte, padding int) ([]byte, error) {
+	if fc.Sender.Type != wire.SenderTypeMember || fc.ContentType != wire.ContentTypeApplication {
+		return nil, fmt.Errorf("%w: only members send application data", ErrInvalidMessage)
+	}
+	tbs, err := wire.ApplicationTBS(wire.MLS10, wire.WireFormatPrivateMessage, fc, app, f.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	sig, err := signTBS(signer, tbs)
+	if err != nil {
+		return nil, err
+	}
+	appLen := 0
+	for _, p := range app {
+		appLen += len(p)
+	}
+	ptLen, err := wire.ApplicationContentLen(appLen, len(sig), padding)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	const sdLen = 4 + 4 + 4 // SenderData: leaf_index, generation, reuse_guard
+	ovh := f.s.AEADOverhead()
+	// Sizes are checked before a key is taken from the ratchet (group id
+	// and authenticated data were by ApplicationTBS).
+	if ptLen > codec.MaxVarint-ovh {
+		return nil, fmt.Errorf("%w: application data of %d bytes: %w", ErrInvalidMessage, appLen, codec.ErrTooLong)
+	}
+	leaf := fc.Sender.LeafIndex
+	k, err := f.keys.Next(leaf, ratchetType(fc.ContentType))
+	if err != nil {
+		return nil, ratchetError(err)
+	}
+	key, nonce := k.Key, k.Nonce
+	defer clear(key)
+	var guard [4]byte
+	if _, err := rand.Read(guard[:]); err != nil {
+		return nil, fmt.Errorf("mls: reuse guard: %w", err)
+	}
+	for i := range guard {
+		nonce[i] ^= guard[i]
+	}
+	out, fr, err := wire.AppendPrivateMessage(dst, fc.GroupID, fc.Epoch, fc.ContentType, fc.AuthenticatedData, sdLen+ovh, ptLen+ovh)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	plain := fr.Ciphertext[:ptLen]
+	if err := wire.PutApplicationContent(plain, app, sig, padding); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if _, err := f.s.SealAppend(plain[:0], key, nonce, fr.ContentAAD, plain); err != nil {
+		return nil, fmt.Errorf("mls: encrypt content: %w", err)
+	}
+	sd := wire.Encode(&wire.SenderData{LeafIndex: leaf, Generation: k.Generation, ReuseGuard: guard})
+	sdKey, sdNonce := f.senderDataKeys(fr.Ciphertext)
+	if _, err := f.s.SealAppend(fr.EncryptedSenderData[:0], sdKey, sdNonce, fr.SenderDataAAD, sd); err != nil {
+		return nil, fmt.Errorf("mls: encrypt sender data: %w", err)
+	}
+	return out, nil
+}
+
 // unprotectPrivate decrypts a PrivateMessage and returns its
 // AuthenticatedContent; validLeaf reports whether a leaf index names a
 // current member. The signature is checked by the caller.
 func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32) bool) (*wire.AuthenticatedContent, error) {
+	return f.openPrivate(pm, validLeaf, false)
+}
+
+// openPrivate is unprotectPrivate; with inPlace it decrypts into
+// pm.Ciphertext's own bytes (which it overwrites, even on failure) rather
+// than a new buffer. The content returned aliases the decrypted bytes.
+func (f *framer) openPrivate(pm *wire.PrivateMessage, validLeaf func(uint32) bool, inPlace bool) (*wire.AuthenticatedContent, error) {
 	if err := f.checkHeader(pm.GroupID, pm.Epoch); err != nil {
 		return nil, err
 	}
@@ -186,13 +274,19 @@ func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32
 	for i := range sd.ReuseGuard {
 		nonce[i] ^= sd.ReuseGuard[i]
 	}
-	plain, err := f.s.Open(key, nonce, wire.PrivateContentAADFor(pm), pm.Ciphertext)
+	var dst []byte
+	if inPlace {
+		dst = pm.Ciphertext[:0]
+	}
+	plain, err := f.s.OpenAppend(dst, key, nonce, wire.PrivateContentAADFor(pm), pm.Ciphertext)
 	clear(key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: content: %w", ErrDecrypt, err)
 	}
-	pc, err := wire.DecodePrivateMessageContent(plain, pm.ContentType)
-	if err != nil {
+	// plain is this call's own buffer (or given up by the caller): the
+	// content may alias it.
+	pc := &wire.PrivateMessageContent{ContentType: pm.ContentType}
+	if err := wire.DecodeAlias(plain, pc); err != nil {
 		return nil, fmt.Errorf("%w: content: %w", ErrMalformed, err)
 	}
 	// The key is consumed only once the content authenticated.
@@ -215,12 +309,24 @@ func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32
 	}, nil
 }
 
-// decodeMessage decodes an MLSMessage.
+// decodeMessage decodes an MLSMessage. The result does not alias b,
+// except for a PrivateMessage's encrypted_sender_data and ciphertext,
+// which are only read while the message is processed (a large message is
+// then not copied to be decoded).
 func decodeMessage(b []byte) (*wire.MLSMessage, error) {
 	var m wire.MLSMessage
-	if err := wire.Decode(b, &m); err != nil {
+	if len(b) < 4 || wire.WireFormat(binary.BigEndian.Uint16(b[2:4])) != wire.WireFormatPrivateMessage {
+		if err := wire.Decode(b, &m); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return &m, nil
+	}
+	if err := wire.DecodeAlias(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	pm := m.PrivateMessage
+	pm.GroupID = bytes.Clone(pm.GroupID)
+	pm.AuthenticatedData = bytes.Clone(pm.AuthenticatedData)
 	return &m, nil
 }
 

@@ -65,7 +65,22 @@ type Processed struct {
 // proposals for the next commit, and applies commits, advancing the
 // epoch. Every check of RFC 9420 §6 and §12 is made; failures wrap the
 // package's sentinel errors. A failed message leaves the group unchanged.
+// ProcessMessage does not modify msg and the result does not alias it:
+// the caller may reuse msg once it returns.
 func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
+	return g.processBytes(msg, false)
+}
+
+// ProcessMessageInPlace is ProcessMessage for a caller that gives msg up:
+// a PrivateMessage is decrypted into msg's own bytes instead of a new
+// buffer, so Processed.Application aliases msg. msg's contents are
+// unspecified after the call, whether it succeeds or fails; other
+// messages are processed as by ProcessMessage.
+func (g *Group) ProcessMessageInPlace(msg []byte) (*Processed, error) {
+	return g.processBytes(msg, true)
+}
+
+func (g *Group) processBytes(msg []byte, inPlace bool) (*Processed, error) {
 	if g.removed {
 		return nil, ErrRemoved
 	}
@@ -73,7 +88,17 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.process(m, inPlace)
+}
+
+// process processes a decoded message (see ProcessMessage); with inPlace
+// a PrivateMessage is decrypted in its ciphertext's bytes.
+func (g *Group) process(m *wire.MLSMessage, inPlace bool) (*Processed, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
 	var ac *wire.AuthenticatedContent
+	var err error
 	switch m.WireFormat {
 	case wire.WireFormatPublicMessage:
 		ac, err = g.f.unprotectPublic(m.PublicMessage)
@@ -81,11 +106,11 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 		pm := m.PrivateMessage
 		if g.prev != nil && pm.ContentType == wire.ContentTypeApplication && pm.Epoch+1 == g.ctx.Epoch &&
 			string(pm.GroupID) == string(g.ctx.GroupID) {
-			return g.processLate(pm)
+			return g.processLate(pm, inPlace)
 		}
-		ac, err = g.f.unprotectPrivate(pm, func(l uint32) bool {
+		ac, err = g.f.openPrivate(pm, func(l uint32) bool {
 			return g.tree.Leaf(tree.LeafIndex(l)) != nil
-		})
+		}, inPlace)
 	default:
 		return nil, fmt.Errorf("%w: %v is not a group message", ErrInvalidMessage, m.WireFormat)
 	}
@@ -128,11 +153,11 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 }
 
 // processLate decrypts an application message of the previous epoch.
-func (g *Group) processLate(pm *wire.PrivateMessage) (*Processed, error) {
+func (g *Group) processLate(pm *wire.PrivateMessage, inPlace bool) (*Processed, error) {
 	prev := g.prev
-	ac, err := prev.f.unprotectPrivate(pm, func(l uint32) bool {
+	ac, err := prev.f.openPrivate(pm, func(l uint32) bool {
 		return prev.tree.Leaf(tree.LeafIndex(l)) != nil
-	})
+	}, inPlace)
 	if err != nil {
 		return nil, err
 	}
@@ -244,8 +269,25 @@ func (g *Group) protect(cfg *config, ac *wire.AuthenticatedContent) ([]byte, err
 }
 
 // Encrypt protects application data as a PrivateMessage of the current
-// epoch. Options: WithAuthenticatedData, WithPadding.
+// epoch. Options: WithAuthenticatedData, WithPadding. The message is
+// built in one exactly sized buffer; plaintext is not kept.
 func (g *Group) Encrypt(plaintext []byte, opts ...Option) ([]byte, error) {
+	return g.AppendEncryptVec(nil, [][]byte{plaintext}, opts...)
+}
+
+// EncryptVec is Encrypt of the concatenation of parts, without building
+// it: the parts are signed and copied into the message where they lie.
+func (g *Group) EncryptVec(parts [][]byte, opts ...Option) ([]byte, error) {
+	return g.AppendEncryptVec(nil, parts, opts...)
+}
+
+// AppendEncryptVec is EncryptVec appending the message to dst, which it
+// grows (with one allocation, exactly sized) only if its spare capacity
+// is too small: a caller that reuses dst encrypts without allocating a
+// message buffer. dst's spare capacity must not overlap parts or the
+// authenticated data. On error dst's spare capacity holds unspecified
+// bytes.
+func (g *Group) AppendEncryptVec(dst []byte, parts [][]byte, opts ...Option) ([]byte, error) {
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
@@ -254,15 +296,18 @@ func (g *Group) Encrypt(plaintext []byte, opts ...Option) ([]byte, error) {
 		return nil, fmt.Errorf("%w: commit the %d pending proposals first", ErrInvalidMessage, len(g.proposals))
 	}
 	cfg := g.callConfig(opts)
-	ac, err := g.frame(&cfg, wire.ContentTypeApplication, append([]byte(nil), plaintext...), nil, nil)
-	if err != nil {
-		return nil, err
+	fc := &wire.FramedContent{
+		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch,
+		Sender:            wire.Sender{Type: wire.SenderTypeMember, LeafIndex: uint32(g.priv.Leaf)},
+		AuthenticatedData: cfg.authenticatedData, ContentType: wire.ContentTypeApplication,
 	}
-	return g.protect(&cfg, ac)
+	return g.f.sealApplication(dst, g.signer, fc, parts, cfg.padding)
 }
 
 // Decrypt processes an application message and returns its plaintext; any
 // other content is refused with ErrInvalidMessage (use ProcessMessage).
+// Like ProcessMessage it does not modify msg, and the plaintext does not
+// alias it.
 func (g *Group) Decrypt(msg []byte) ([]byte, error) {
 	m, err := decodeMessage(msg)
 	if err != nil {
@@ -271,7 +316,7 @@ func (g *Group) Decrypt(msg []byte) ([]byte, error) {
 	if m.WireFormat != wire.WireFormatPrivateMessage || m.PrivateMessage.ContentType != wire.ContentTypeApplication {
 		return nil, fmt.Errorf("%w: not an application message", ErrInvalidMessage)
 	}
-	p, err := g.ProcessMessage(msg)
+	p, err := g.process(m, false)
 	if err != nil {
 		return nil, err
 	}
