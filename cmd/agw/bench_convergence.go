@@ -33,9 +33,13 @@ every client has ACKed the route that reflects each change.`,
 			if err != nil {
 				return err
 			}
+			if len(nodes) == 0 {
+				return fmt.Errorf("--nodes: give at least one number of nodes, e.g. --nodes 100,1000")
+			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "nodes\tchanges\tp50\tp99\tmax\tclient p99\tconnect\tcp heap B/node\tcp stacks B/node\tgoroutines/node\tCPU/change (cp)\t")
+			fmt.Fprintln(tw, "nodes\tchanges\tp50\tp99\tmax\tclient p99\tconnect\tcp heap B/node\tcp stacks B/node\tcp total B/node\tgoroutines/node\tCPU/change (cp)\t")
+			var results []xdsbench.Result
 			for _, n := range nodes {
 				opts := xdsbench.Options{Changes: changes, ProfileDir: profDir}
 				if !inProc {
@@ -47,12 +51,27 @@ every client has ACKed the route that reflects each change.`,
 				if err != nil {
 					return fmt.Errorf("%d nodes: %w", n, err)
 				}
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Nodes, r.Changes, ms(r.P50), ms(r.P99), ms(r.Max),
-					ms(r.ClientP99), r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.GoroutinesPerNode,
+				results = append(results, r)
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Nodes, r.Changes, ms(r.P50), ms(r.P99), ms(r.Max),
+					ms(r.ClientP99), r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.TotalBytesPerNode(), r.GoroutinesPerNode,
 					r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
 			}
 			tw.Flush()
-			fmt.Fprintln(out, "targets: p99 under 100ms at 1,000 nodes; under 20 KB of control-plane memory per node")
+			last := results[len(results)-1]
+			fmt.Fprintf(out, "\ncontrol plane goroutines per node at %d nodes (%s):\n", last.Nodes, last.MemoryScope)
+			for _, k := range last.GoroutineKinds {
+				fmt.Fprintf(out, "  %4.1f  %s\n", k.PerNode, k.Kind)
+			}
+			fmt.Fprintf(out, "\ntargets at 1,000 nodes: p99 under %s; under %d B of control-plane memory per node (heap in use after GC + goroutine stacks)\n",
+				xdsbench.TargetP99, xdsbench.TargetBytesPerNode)
+			for _, r := range results {
+				if r.Nodes != 1000 {
+					continue
+				}
+				fmt.Fprintf(out, "  p99 %s: %s\n", ms(r.P99), verdict(r.P99 < xdsbench.TargetP99))
+				fmt.Fprintf(out, "  memory %.0f B/node (%.0f heap + %.0f stacks): %s\n", r.TotalBytesPerNode(), r.BytesPerNode, r.StackBytesPerNode,
+					verdict(r.TotalBytesPerNode() < xdsbench.TargetBytesPerNode))
+			}
 			return nil
 		},
 	}
@@ -61,6 +80,13 @@ every client has ACKed the route that reflects each change.`,
 	cmd.Flags().StringVar(&profDir, "profile-dir", "", "write the control plane's heap profile and goroutine dump (N nodes connected) into this directory")
 	cmd.Flags().BoolVar(&inProc, "in-process", false, "run the control plane in this process (memory then includes the clients)")
 	return cmd
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "NOT met"
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }

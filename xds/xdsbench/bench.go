@@ -4,6 +4,7 @@
 package xdsbench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,9 @@ type Result struct {
 	StackAfter        uint64  `json:"stack_after"`
 	StackBytesPerNode float64 `json:"stack_bytes_per_node"`
 	GoroutinesPerNode float64 `json:"goroutines_per_node"`
+	// GoroutineKinds are the goroutines the N nodes hold, by kind (same
+	// scope as the memory figures).
+	GoroutineKinds []GoroutineKind `json:"goroutine_kinds"`
 	// CPU time per change spent by this process (the clients, plus the
 	// control plane when it runs in process) and by a separate control
 	// plane process (0 when in process). On a loaded machine latency
@@ -98,10 +102,23 @@ type Result struct {
 	MemoryScope string `json:"memory_scope"`
 }
 
+// Targets of issue #3 at 1,000 nodes.
+const (
+	// TargetP99 bounds the p99 convergence time.
+	TargetP99 = 100 * time.Millisecond
+	// TargetBytesPerNode bounds the control plane's memory per connected
+	// node: heap in use after GC plus goroutine stacks ("under 20 KB").
+	TargetBytesPerNode = 20_000
+)
+
+// TotalBytesPerNode is the control plane's memory per node: heap plus
+// stacks.
+func (r Result) TotalBytesPerNode() float64 { return r.BytesPerNode + r.StackBytesPerNode }
+
 // String is a one-line summary.
 func (r Result) String() string {
-	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node heap + %.0f B/node stacks, %.1f goroutines/node (%s) cpu/change: process=%s control-plane=%s",
-		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.GoroutinesPerNode, r.MemoryScope,
+	return fmt.Sprintf("nodes=%d changes=%d p50=%s p99=%s max=%s client_p50=%s client_p99=%s connect=%s memory=%.0f B/node heap + %.0f B/node stacks = %.0f B/node, %.1f goroutines/node (%s) cpu/change: process=%s control-plane=%s",
+		r.Nodes, r.Changes, r.P50, r.P99, r.Max, r.ClientP50, r.ClientP99, r.ConnectTime.Round(time.Millisecond), r.BytesPerNode, r.StackBytesPerNode, r.TotalBytesPerNode(), r.GoroutinesPerNode, r.MemoryScope,
 		r.ClientCPUPerChange.Round(10*time.Microsecond), r.ControlPlaneCPUPerChange.Round(10*time.Microsecond))
 }
 
@@ -222,6 +239,11 @@ func RunConvergenceBench(ctx context.Context, n int, opts Options) (Result, erro
 		res.GoroutinesPerNode = float64(after.Goroutines-before.Goroutines) / float64(n)
 	}
 
+	if dump, err := cp.goroutines(ctx); err == nil {
+		res.GoroutineKinds = goroutineKinds(dump, n)
+	} else {
+		log.Warn("control plane goroutine dump", "err", err)
+	}
 	if opts.ProfileDir != "" {
 		if err := cp.profile(ctx, opts.ProfileDir, n); err != nil {
 			return res, err
@@ -332,9 +354,11 @@ type cpHandle struct {
 	scope string
 	heap  func(context.Context) (memStats, error)
 	cpu   func(context.Context) (time.Duration, error)
-	// profiles writes the heap profile and the goroutine dump.
-	profiles func(ctx context.Context, heap, goroutines io.Writer) error
-	stop     func()
+	// heapProfile writes a heap profile (after a GC).
+	heapProfile func(ctx context.Context, w io.Writer) error
+	// goroutines returns the goroutine dump (pprof debug=1 text).
+	goroutines func(ctx context.Context) ([]byte, error)
+	stop       func()
 }
 
 // profile writes the control plane's profiles into dir (see
@@ -353,7 +377,14 @@ func (h *cpHandle) profile(ctx context.Context, dir string, n int) error {
 		return fmt.Errorf("profile: %w", err)
 	}
 	defer gf.Close()
-	if err := h.profiles(ctx, hf, gf); err != nil {
+	if err := h.heapProfile(ctx, hf); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	dump, err := h.goroutines(ctx)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if _, err := gf.Write(dump); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
 	if err := hf.Close(); err != nil {
@@ -377,12 +408,13 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			return memStats{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: uint64(runtime.NumGoroutine())}, nil
-		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, profiles: func(_ context.Context, heap, goroutines io.Writer) error {
+		}, cpu: func(context.Context) (time.Duration, error) { return 0, nil }, heapProfile: func(_ context.Context, w io.Writer) error {
 			runtime.GC()
-			if err := pprof.Lookup("heap").WriteTo(heap, 0); err != nil {
-				return err
-			}
-			return pprof.Lookup("goroutine").WriteTo(goroutines, 1)
+			return pprof.Lookup("heap").WriteTo(w, 0)
+		}, goroutines: func(context.Context) ([]byte, error) {
+			var b bytes.Buffer
+			err := pprof.Lookup("goroutine").WriteTo(&b, 1)
+			return b.Bytes(), err
 		}, stop: func() { _ = cp.Stop() }}, nil
 	}
 	grpcAddr, err := freeAddr()
@@ -484,13 +516,13 @@ func startControlPlane(ctx context.Context, opts Options) (*cpHandle, error) {
 		_, err = io.Copy(w, resp.Body)
 		return err
 	}
-	profiles := func(ctx context.Context, heap, goroutines io.Writer) error {
-		if err := fetch(ctx, "/debug/pprof/heap?gc=1", heap); err != nil {
-			return err
-		}
-		return fetch(ctx, "/debug/pprof/goroutine?debug=1", goroutines)
+	heapProfile := func(ctx context.Context, w io.Writer) error { return fetch(ctx, "/debug/pprof/heap?gc=1", w) }
+	goroutines := func(ctx context.Context) ([]byte, error) {
+		var b bytes.Buffer
+		err := fetch(ctx, "/debug/pprof/goroutine?debug=1", &b)
+		return b.Bytes(), err
 	}
-	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, cpu: cpu, profiles: profiles, stop: stop}, nil
+	return &cpHandle{addr: grpcAddr, scope: "control-plane", heap: heap, cpu: cpu, heapProfile: heapProfile, goroutines: goroutines, stop: stop}, nil
 }
 
 // appendGODEBUG adds setting to the GODEBUG variable of env.

@@ -77,8 +77,19 @@ func TestConvergenceBenchSeparateControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.MemoryScope != "control-plane" || res.BytesPerNode <= 0 || res.GoroutinesPerNode < 1 || res.Changes != 4 {
+	if res.MemoryScope != "control-plane" || res.BytesPerNode <= 0 || res.StackBytesPerNode <= 0 || res.GoroutinesPerNode < 1 || res.Changes != 4 {
 		t.Fatalf("implausible result %+v", res)
+	}
+	// Each node costs the control plane six goroutines: grpc's transport
+	// reader, loopy writer and keepalive; the mirror handler (which
+	// receives itself: no helper goroutine); go-control-plane's stream
+	// goroutine and its receiver.
+	sum := 0.0
+	for _, k := range res.GoroutineKinds {
+		sum += k.PerNode
+	}
+	if res.GoroutinesPerNode > 6.25 || len(res.GoroutineKinds) != 6 || sum < 5.9 || sum > 6.1 {
+		t.Errorf("%.2f goroutines per node, want 6: %+v", res.GoroutinesPerNode, res.GoroutineKinds)
 	}
 	t.Log(res)
 }
@@ -97,7 +108,9 @@ func benchmarkConvergence(b *testing.B, n int) {
 	b.ReportMetric(float64(last.P50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(last.P99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(last.Max.Microseconds())/1000, "max-ms")
-	b.ReportMetric(last.BytesPerNode, "cp-B/node")
+	b.ReportMetric(last.BytesPerNode, "cp-heap-B/node")
+	b.ReportMetric(last.StackBytesPerNode, "cp-stack-B/node")
+	b.ReportMetric(last.TotalBytesPerNode(), "cp-B/node")
 	b.Log(last)
 }
 
