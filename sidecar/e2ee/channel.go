@@ -96,9 +96,12 @@ func (m *Manager) joinChannelOnce(ctx context.Context, topic string) error {
 			return err
 		}
 		gr.lastRotation = m.now()
+		// gr.mu from before the install until the state is saved, so
+		// nothing uses the group before it is on disk (gr is not yet
+		// reachable: taking it under m.mu cannot deadlock).
+		gr.mu.Lock()
 		m.install(gr)
 		m.mu.Unlock()
-		gr.mu.Lock()
 		m.saveGroup(gr)
 		gr.mu.Unlock()
 		m.log.Info("mls channel created", "group", topic)

@@ -105,14 +105,18 @@ func (m *Manager) onWelcome(from, name string, body []byte) error {
 		return ErrRefused
 	}
 	m.met.welcomes.Inc()
+	// gr.mu is held from before the install until the state is saved, so
+	// nothing uses the group before it is on disk. (Lock order: gr.mu,
+	// then m.mu.)
+	gr.mu.Lock()
 	m.mu.Lock()
 	if kind == kindChannel && !m.want[name] {
 		m.mu.Unlock()
+		gr.mu.Unlock()
 		return nil
 	}
 	m.install(gr)
 	m.mu.Unlock()
-	gr.mu.Lock()
 	m.saveGroup(gr)
 	gr.mu.Unlock()
 	m.log.Info("mls group joined", "group", gname, "kind", kind, "epoch", g.Epoch(), "committer", gr.committer())

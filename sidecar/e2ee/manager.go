@@ -90,6 +90,15 @@ type Roster interface {
 	Gone(node string) bool
 }
 
+// AddressRoster is a Roster that also knows the peer addresses of the
+// nodes it has seen (RouteRoster: from their routes). A handshake to a node
+// without a link or a known address goes to that address.
+type AddressRoster interface {
+	Roster
+	// Address returns node's address, "" if unknown.
+	Address(node string) string
+}
+
 // Errors.
 var (
 	// ErrClosed: the Manager is closed.
@@ -273,6 +282,14 @@ func (m *Manager) send(ctx context.Context, node string, e Envelope) {
 	if tr == nil {
 		m.log.Warn("mls handshake not sent: no transport bound", "to", node, "kind", e.Kind)
 		return
+	}
+	if m.peerAddress(node) == "" {
+		// A member this sidecar has no link or address for (two sidecars
+		// that only subscribe never link by themselves): its routed
+		// address, if the roster knows one.
+		if ar, ok := m.roster.(AddressRoster); ok {
+			m.learnAddress(node, ar.Address(node))
+		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
 	defer cancel()

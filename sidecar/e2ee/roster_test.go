@@ -193,3 +193,41 @@ func TestSuccessorLearnsCommitterGoneFromRoutes(t *testing.T) {
 	}
 	broadcast(t, ms["n3"], "after the hand-over", ms["n2"])
 }
+
+// A handshake to a node with no link or known address goes to the address
+// the roster read in the node's routes (two subscriber-only sidecars have
+// no other way to link, and a committer's successor must reach them).
+func TestHandshakeUsesRoutedAddress(t *testing.T) {
+	f := newFixture(t)
+	rt := &routeTable{}
+	rt.set(agpv1.RouteEndpoint_STATUS_ACTIVE, "n2")
+	rt.mu.Lock()
+	rt.eps[0].Address = "127.0.0.1:4711"
+	rt.mu.Unlock()
+	r := &RouteRoster{Endpoints: rt.endpoints}
+	m := f.managerWithRoster("n1", r)
+	var mu sync.Mutex
+	known := map[string]string{}
+	m.BindAddresses(func(node string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return known[node]
+	}, func(node, addr string) {
+		mu.Lock()
+		defer mu.Unlock()
+		known[node] = addr
+	})
+	if got := r.Address("n2"); got != "" {
+		t.Fatalf("address %q before the routes were read", got)
+	}
+	r.Participants(topic)
+	if got := r.Address("n2"); got != "127.0.0.1:4711" {
+		t.Fatalf("routed address %q", got)
+	}
+	m.send(ctxT(t), "n2", Envelope{Kind: KindInvite, Name: topic})
+	mu.Lock()
+	defer mu.Unlock()
+	if known["n2"] != "127.0.0.1:4711" {
+		t.Fatalf("the handshake to n2 did not use its routed address: %v", known)
+	}
+}

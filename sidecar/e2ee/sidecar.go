@@ -96,6 +96,15 @@ type RouteRoster struct {
 	// pending: by topic, the nodes last seen pending withdrawal there.
 	pending   map[string]map[string]bool
 	withdrawn map[string]bool
+	addrs     map[string]string // last routed address by node
+}
+
+// Address implements AddressRoster: the address of node's last route
+// entry this roster read, "" if none.
+func (r *RouteRoster) Address(node string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.addrs[node]
 }
 
 // Participants implements Roster.
@@ -108,7 +117,7 @@ func (r *RouteRoster) Participants(topic string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.withdrawn == nil {
-		r.withdrawn, r.pending = map[string]bool{}, map[string]map[string]bool{}
+		r.withdrawn, r.pending, r.addrs = map[string]bool{}, map[string]map[string]bool{}, map[string]string{}
 	}
 	pend := r.pending[topic]
 	seen := make(map[string]bool, len(eps))
@@ -117,6 +126,9 @@ func (r *RouteRoster) Participants(topic string) []string {
 			continue
 		}
 		seen[ep.NodeId] = true
+		if ep.Address != "" {
+			r.addrs[ep.NodeId] = ep.Address
+		}
 		if ep.Status == agpv1.RouteEndpoint_STATUS_PENDING_WITHDRAWAL {
 			if pend == nil {
 				pend = map[string]bool{}
