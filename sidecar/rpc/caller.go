@@ -12,7 +12,6 @@ import (
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
-	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -214,12 +213,30 @@ func (l *Layer) traceMD(ctx context.Context, md metadata.MD) map[string]string {
 	if !l.o.tracing {
 		ctx = l.o.prop.Extract(ctx, mdCarrier(md))
 	}
-	mc := propagation.MapCarrier{}
-	l.o.prop.Inject(ctx, mc)
-	if len(mc) == 0 {
-		return nil
+	var mc lazyCarrier
+	l.o.prop.Inject(ctx, &mc)
+	return mc.m
+}
+
+// lazyCarrier is a propagation.TextMapCarrier that allocates its map only
+// when something is set.
+type lazyCarrier struct{ m map[string]string }
+
+func (c *lazyCarrier) Get(k string) string { return c.m[k] }
+
+func (c *lazyCarrier) Set(k, v string) {
+	if c.m == nil {
+		c.m = make(map[string]string, 2)
 	}
-	return mc
+	c.m[k] = v
+}
+
+func (c *lazyCarrier) Keys() []string {
+	out := make([]string, 0, len(c.m))
+	for k := range c.m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic string, md metadata.MD, open *agpv1.RpcOpen, up <-chan upEvent) error {

@@ -8,7 +8,12 @@ import (
 )
 
 // rawMsg is a gRPC message kept as its encoded bytes.
-type rawMsg struct{ b []byte }
+type rawMsg struct {
+	b []byte
+	// Room for Marshal's answer, so that sending allocates nothing more.
+	sb  mem.SliceBuffer
+	out [1]mem.Buffer
+}
 
 // rawCodec moves messages as opaque bytes, so the layer carries calls of
 // any schema. It answers to the name "proto", which gRPC puts on the wire.
@@ -23,7 +28,9 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return nil, fmt.Errorf("rpc raw codec: cannot marshal %T", v)
 	}
-	return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+	m.sb = m.b
+	m.out[0] = &m.sb
+	return m.out[:], nil
 }
 
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {

@@ -16,6 +16,7 @@ type inbox struct {
 	head  int
 	max   int
 	ready chan struct{} // a token when frames were pushed since the last wait
+	first [2]*agpv1.RpcFrame
 }
 
 func newInbox(max int) *inbox { return &inbox{max: max, ready: make(chan struct{}, 1)} }
@@ -28,7 +29,7 @@ func (b *inbox) push(f *agpv1.RpcFrame) bool {
 		return false
 	}
 	if b.q == nil {
-		b.q = make([]*agpv1.RpcFrame, 0, 2)
+		b.q = b.first[:0]
 	}
 	b.q = append(b.q, f)
 	b.mu.Unlock()

@@ -8,13 +8,12 @@ import (
 // window counts the messages one side may still send in a call: the
 // receiver grants credits as its consumer takes messages.
 type window struct {
-	mu     sync.Mutex
-	n      int
-	wake   chan struct{} // closed and replaced on every grant
-	closed bool
+	mu   sync.Mutex
+	n    int
+	wake chan struct{} // made by a waiter, closed by the next grant
 }
 
-func newWindow(n int) *window { return &window{n: n, wake: make(chan struct{})} }
+func newWindow(n int) *window { return &window{n: n} }
 
 // add grants n credits.
 func (w *window) add(n int) {
@@ -23,8 +22,10 @@ func (w *window) add(n int) {
 	}
 	w.mu.Lock()
 	w.n += n
-	close(w.wake)
-	w.wake = make(chan struct{})
+	if w.wake != nil {
+		close(w.wake)
+		w.wake = nil
+	}
 	w.mu.Unlock()
 }
 
@@ -47,6 +48,9 @@ func (w *window) acquire(ctx context.Context) error {
 			w.n--
 			w.mu.Unlock()
 			return nil
+		}
+		if w.wake == nil {
+			w.wake = make(chan struct{})
 		}
 		wake := w.wake
 		w.mu.Unlock()
