@@ -628,3 +628,25 @@ func TestMLSForeignCANeverAdmitted(t *testing.T) {
 		t.Fatalf("the channel was replaced while the foreign sidecar tried (%s -> %s)", g.GroupID, g1.GroupID)
 	}
 }
+
+// TestMLSSubscriberSuccessor: the committer dies and its successor (the
+// next lowest id) only subscribes: it never published, so it learns the
+// topic's routes and the committer's withdrawal through its roster alone,
+// and its commit must reach a member it has no data link with.
+func TestMLSSubscriberSuccessor(t *testing.T) {
+	const topic = "acme/mls/successor"
+	c := newMLSCluster(t)
+	a, b, x, z := c.start("ss-a", sidecarOpts{}), c.start("ss-b", sidecarOpts{}), c.start("ss-c", sidecarOpts{}), c.start("ss-z", sidecarOpts{})
+	agA, agB, agC := dialAgent(t, a, topic), dialAgent(t, b, topic), dialAgent(t, x, topic)
+	agZ := dialAgent(t, z) // publishes only
+	publishUntil(t, agA, topic, "from-a", agB, agC)
+	publishUntil(t, agZ, topic, "from-z", agA, agB, agC)
+	g0 := waitChannel(t, topic, []string{"ss-a", "ss-b", "ss-c", "ss-z"}, "ss-a", 1, a, b, x, z)
+
+	a.kill(t)
+	g1 := waitChannel(t, topic, []string{"ss-b", "ss-c", "ss-z"}, "ss-b", g0.Epoch+1, b, x, z)
+	if g1.GroupID != g0.GroupID {
+		t.Fatalf("the channel forked or was replaced (group %s -> %s)", g0.GroupID, g1.GroupID)
+	}
+	publishUntil(t, agZ, topic, "after", agB, agC)
+}
