@@ -303,3 +303,120 @@ func BenchmarkDecrypt64KiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendEncryptVec64KiB is Encrypt64KiB as a caller that keeps
+// its batch in 32 pieces of 2 KiB and reuses its message buffer would
+// seal it: no concatenation and no message buffer allocated per message.
+func BenchmarkAppendEncryptVec64KiB(b *testing.B) {
+	for _, id := range largeSuites {
+		b.Run(fmt.Sprintf("suite=%d", id), func(b *testing.B) {
+			alice, _ := pair(b, id)
+			msg := make([]byte, 64<<10)
+			parts := make([][]byte, 0, 32)
+			for i := 0; i < len(msg); i += 2 << 10 {
+				parts = append(parts, msg[i:i+2<<10])
+			}
+			opts := largeOpts()
+			var buf []byte
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := alice.AppendEncryptVec(buf[:0], parts, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf = out
+			}
+		})
+	}
+}
+
+// BenchmarkDecryptInPlace64KiB is Decrypt64KiB with ProcessMessageInPlace:
+// the plaintext is decrypted in the message's own buffer.
+func BenchmarkDecryptInPlace64KiB(b *testing.B) {
+	for _, id := range largeSuites {
+		b.Run(fmt.Sprintf("suite=%d", id), func(b *testing.B) {
+			alice, bob := pair(b, id)
+			msg := make([]byte, 64<<10)
+			opts := largeOpts()
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			const chunk = 32
+			cts := make([][]byte, 0, chunk)
+			b.ResetTimer()
+			for i := 0; i < b.N; i += chunk {
+				b.StopTimer()
+				cts = cts[:0]
+				for j := i; j < b.N && j < i+chunk; j++ {
+					ct, err := alice.Encrypt(msg, opts...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					cts = append(cts, ct)
+				}
+				b.StartTimer()
+				for _, ct := range cts {
+					if _, err := bob.ProcessMessageInPlace(ct); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCryptoFloor64KiB measures only the cryptography a 64 KiB
+// application message needs (sign: hash and signature; AEAD), with no
+// allocation of message buffers: the floor for Encrypt64KiB (seal) and
+// Decrypt64KiB (open).
+func BenchmarkCryptoFloor64KiB(b *testing.B) {
+	for _, id := range largeSuites {
+		s, err := suite.Get(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		priv, pub, err := s.GenerateSignatureKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		signer, err := s.NewSigner(priv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg := make([]byte, 64<<10)
+		key, nonce := make([]byte, s.AEADKeySize()), make([]byte, s.AEADNonceSize())
+		buf := make([]byte, len(msg)+s.AEADOverhead())
+		b.Run(fmt.Sprintf("seal/suite=%d", id), func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := signer.SignWithLabel(labelFramedContent, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.SealAppend(buf[:0], key, nonce, nil, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		sig, err := signer.SignWithLabel(labelFramedContent, msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ct, err := s.Seal(key, nonce, nil, msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("open/suite=%d", id), func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.OpenAppend(buf[:0], key, nonce, nil, ct); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.VerifyWithLabel(pub, labelFramedContent, msg, sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -28,8 +29,25 @@ func FuzzProcessMessage(f *testing.F) {
 			t.Fatal(err)
 		}
 		epoch := g.Epoch()
-		if _, err := g.ProcessMessage(msg); err != nil && g.Epoch() != epoch {
+		orig := bytes.Clone(msg)
+		p, err := g.ProcessMessage(msg)
+		if err != nil && g.Epoch() != epoch {
 			t.Fatalf("failed message changed the epoch")
+		}
+		if !bytes.Equal(msg, orig) {
+			t.Fatal("ProcessMessage modified its input")
+		}
+		// In place, on a fresh copy of the state: the same outcome.
+		g2, err2 := UnmarshalState(state)
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		p2, err2 := g2.ProcessMessageInPlace(bytes.Clone(msg))
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("ProcessMessage: %v; in place: %v", err, err2)
+		}
+		if err == nil && (p.Kind != p2.Kind || !bytes.Equal(p.Application, p2.Application) || g.Epoch() != g2.Epoch()) {
+			t.Fatal("in-place processing gave another result")
 		}
 	})
 }
