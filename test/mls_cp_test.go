@@ -61,6 +61,7 @@ type sidecarOpts struct {
 	identityEnv string // default: an SVID of the cluster's CA
 	peer        string // peer listen address; default: a free port
 	advertise   string // default: the peer listen address
+	env         []string
 }
 
 func (c *mlsCluster) start(name string, o sidecarOpts) *mlsSidecar {
@@ -81,6 +82,7 @@ func (c *mlsCluster) start(name string, o sidecarOpts) *mlsSidecar {
 		"AGW_MLS_JOIN_TIMEOUT=3s", "AGW_MLS_RETRY_INTERVAL=200ms", "AGW_MLS_EPOCH_WAIT=1s",
 		"AGW_MLS_LEAVE_GRACE=1s", "AGW_RECONNECT_MAX=500ms", "AGW_XDS_BACKOFF_INITIAL=50ms",
 	}
+	env = append(env, o.env...) // (the last value of a variable wins)
 	s.p = startAgw(t, env, "sidecar", "--node-id", name, "--agent-listen", s.agent,
 		"--peer-listen", s.peer, "--admin-listen", s.admin, "--advertise-address", o.advertise,
 		"--shutdown-timeout", "2s", "--log-format", "text")
@@ -571,8 +573,11 @@ func TestMLSForeignCANeverAdmitted(t *testing.T) {
 	if err := identity.WriteSVIDFiles(dir, svid, both); err != nil {
 		t.Fatal(err)
 	}
-	a, b := c.start("fc-a", sidecarOpts{}), c.start("fc-b", sidecarOpts{})
-	x := c.start("fc-0x", sidecarOpts{identityEnv: "AGW_IDENTITY_DIR=" + dir})
+	// The others wait JoinTimeout once for the intruder (routed to them by
+	// the control plane) to join before sealing without it: keep it short.
+	short := []string{"AGW_MLS_JOIN_TIMEOUT=1s"}
+	a, b := c.start("fc-a", sidecarOpts{env: short}), c.start("fc-b", sidecarOpts{env: short})
+	x := c.start("fc-0x", sidecarOpts{identityEnv: "AGW_IDENTITY_DIR=" + dir, env: short})
 	agA, agB, agX := dialAgent(t, a, topic), dialAgent(t, b, topic), dialAgent(t, x, topic)
 	agX2 := dialAgent(t, x, topic) // a second agent beside the intruder: its sidecar works
 
