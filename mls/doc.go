@@ -35,6 +35,18 @@
 // with errors.Is. Application messages of the previous epoch are still
 // accepted after a commit.
 //
+// Large application messages (tens of KiB and more) cost little beyond
+// their cryptography: Encrypt signs the data where it lies (ECDSA suites
+// hash it as a stream; Ed25519 assembles the signed content in a reused
+// buffer) and copies it once, into a message buffer of the exact size that
+// is then encrypted in place; ProcessMessage and Decrypt do not copy the
+// message to decode it, decrypt into one new buffer, and return the
+// plaintext from it. ProcessMessage never modifies its input nor returns
+// slices of it. Callers that can do better use EncryptVec (data in several
+// pieces, not concatenated), AppendEncryptVec (into a reused buffer: no
+// allocation per message) and ProcessMessageInPlace (decrypts in the
+// message's own bytes, which the caller gives up).
+//
 // The key schedule, PSK secret, transcript hashes and secret tree are
 // those of package schedule. Each sender's ratchets accept messages up to
 // 4,096 generations ahead and keep the keys of the 256 generations below

@@ -14,8 +14,15 @@
 // panics; build values with matching type fields and bodies.
 //
 // Byte slices in values decoded by Decode alias a private copy of the
-// input, never the caller's buffer. Values decoded by calling Unmarshal on
-// a codec.Reader directly alias the Reader's input.
+// input, never the caller's buffer. Values decoded by DecodeAlias, or by
+// calling Unmarshal on a codec.Reader directly, alias the input itself.
+//
+// For large application messages, appmsg.go gives the pieces package mls
+// needs to sign, encrypt and decrypt them without copying the application
+// data more than once: ApplicationTBS (the signed content as pieces),
+// ApplicationContentLen and PutApplicationContent (the plaintext of the
+// ciphertext) and AppendPrivateMessage (the MLSMessage laid out with room
+// for its encrypted fields).
 package wire
 
 import (
