@@ -213,6 +213,19 @@ func (a *LocalAgent) Publish(msg []byte) (*agpv1.Ack, error) {
 	return answer(a.n.publishBytes(a.c, 1, msg, now))
 }
 
+// PublishNoAck is Publish without the Ack, for a publisher that does not
+// need the delivery counts (it allocates no answer); refusals are still
+// errors.
+func (a *LocalAgent) PublishNoAck(msg []byte) error {
+	if a.c.Status() == StatusDown {
+		return ErrLocalClosed
+	}
+	now := time.Now().UnixNano()
+	a.c.touch(now)
+	_, err := answer(a.n.publishBytes(a.c, 0, msg, now))
+	return err
+}
+
 // PublishMessage is Publish for a decoded message.
 func (a *LocalAgent) PublishMessage(msg *agpv1.Message) (*agpv1.Ack, error) {
 	b, err := proto.Marshal(msg)

@@ -262,3 +262,24 @@ func TestLocalAgentNodeStops(t *testing.T) {
 	}
 	_ = a.Close()
 }
+
+// PublishNoAck delivers as Publish does and still reports refusals.
+func TestLocalAgentPublishNoAck(t *testing.T) {
+	n := startNode(t, sidecartest.Config("a"))
+	var r localRecorder
+	sub := attach(t, n.Node, "sub", &r)
+	pub := attach(t, n.Node, "pub", &localRecorder{})
+	if err := sub.Subscribe(topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishNoAck(encodeMsg(t, &agpv1.Message{Header: &agpv1.Header{Destination: topic}, Payload: []byte("x")})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "delivery", func() bool { return r.count() == 1 })
+	if string(r.get(0).GetPayload()) != "x" {
+		t.Fatalf("delivered %v", r.get(0))
+	}
+	if err := pub.PublishNoAck(encodeMsg(t, &agpv1.Message{Header: &agpv1.Header{Destination: sidecar.MLSTopicPrefix + "x/y/z"}})); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("no-ack publish to an MLS name: %v", err)
+	}
+}

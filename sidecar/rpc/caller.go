@@ -32,9 +32,10 @@ type upEvent struct {
 	err error // io.EOF: half-close
 }
 
-// readUp reads the client stream into a channel until it ends or done.
+// readUp reads the client stream into a channel until it ends or done. It
+// reads at most two events ahead: a unary request and its half-close.
 func (l *Layer) readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEvent {
-	ch := make(chan upEvent)
+	ch := make(chan upEvent, 2)
 	l.w.Go(func() {
 		for {
 			var m rawMsg
@@ -54,10 +55,13 @@ func (l *Layer) readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEven
 
 // peek waits up to d for an event.
 func peek(ch <-chan upEvent, d time.Duration) (upEvent, bool) {
-	select {
-	case ev := <-ch:
-		return ev, true
-	default:
+	for range 2 {
+		select {
+		case ev := <-ch:
+			return ev, true
+		default:
+		}
+		runtime.Gosched() // the reader is usually about to deliver it
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -324,7 +328,13 @@ func (l *Layer) unicast(ctx context.Context, ss grpc.ServerStream, target, topic
 			if h := f.GetHeaders(); h != nil {
 				hmd := fromWire(h)
 				hmd.Set(MDResponder, c.responder)
-				if err := ss.SendHeader(hmd); err != nil {
+				var err error
+				if len(f.GetMessages()) > 0 || f.GetTrailers() != nil {
+					err = ss.SetHeader(hmd) // they go with what follows
+				} else {
+					err = ss.SendHeader(hmd)
+				}
+				if err != nil {
 					c.cancelTarget(codes.Canceled, "caller went away")
 					return err
 				}

@@ -61,7 +61,7 @@ func (g grpcLink) publish(ctx context.Context, h *msgHeader, f *agpv1.RpcFrame, 
 }
 
 // localLink is the agent API in memory: a sidecar.LocalAgent. Publishing
-// is a function call that answers at once, so it always "waits".
+// is a function call that answers at once.
 type localLink struct{ a *sidecar.LocalAgent }
 
 func (k localLink) subscribe(_ context.Context, t string) error   { return k.a.Subscribe(t) }
@@ -72,14 +72,19 @@ func (k localLink) close()                                        { _ = k.a.Clos
 
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (k localLink) publish(_ context.Context, h *msgHeader, f *agpv1.RpcFrame, _ bool) (*agpv1.Ack, error) {
+func (k localLink) publish(_ context.Context, h *msgHeader, f *agpv1.RpcFrame, wait bool) (*agpv1.Ack, error) {
 	bp := msgBufs.Get().(*[]byte)
 	b, err := appendMessage((*bp)[:0], h, f)
 	if err != nil {
 		msgBufs.Put(bp)
 		return nil, err
 	}
-	ack, err := k.a.Publish(b) // does not retain b
+	var ack *agpv1.Ack
+	if wait {
+		ack, err = k.a.Publish(b) // does not retain b
+	} else {
+		err = k.a.PublishNoAck(b)
+	}
 	if cap(b) <= 64<<10 {
 		*bp = b[:0]
 		msgBufs.Put(bp)
