@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -151,5 +152,51 @@ func TestStatusDetails(t *testing.T) {
 	}
 	if info == nil || info.GetReason() != "ASKED" || info.GetMetadata()["text"] != "nope" {
 		t.Fatalf("details = %v", st.Details())
+	}
+}
+
+// A layer in another process reaches its sidecar over the agent API (New
+// with the trusted credential): unary and streaming calls work the same.
+func TestLayerOverAgentStream(t *testing.T) {
+	_, addr := startApp(t, "b1")
+	m := newMesh(t, []meshSpec{
+		{node: "a", agent: "acme/demo/client/a1", overGRPC: true},
+		{node: "b", agent: "acme/demo/echo/b1", app: addr, overGRPC: true},
+	}, nil)
+	c := dialEcho(t, m.nodes[0].layer, "echo.demo")
+	ctx := testCtx(t, 10*time.Second)
+	for i := range 3 {
+		r, err := c.Say(ctx, &samplev1.SayRequest{Text: "hello"})
+		if err != nil || r.GetText() != "hello" || r.GetFrom() != "b1" {
+			t.Fatalf("call %d: %v %v", i, r, err)
+		}
+	}
+	s, err := c.Count(ctx, &samplev1.CountRequest{N: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		if _, err := s.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 100 {
+		t.Fatalf("%d messages, want 100", n)
+	}
+	// Without the credential the layer cannot use the reserved topics.
+	lc := DefaultConfig()
+	lc.InterceptListen, lc.AgentName = "127.0.0.1:0", "acme/demo/client/a2"
+	l, err := New(lc, m.nodes[0].node.AgentAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Run(ctx)
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus().Code() != codes.PermissionDenied {
+		t.Fatalf("untrusted layer: %v, want PERMISSION_DENIED", err)
 	}
 }

@@ -1,9 +1,12 @@
 // Package rpc carries ordinary gRPC calls between agents over the AGP
 // pub/sub fabric ("AGP services: RPC over pub/sub" in DESIGN.md).
 //
-// A Layer runs next to a sidecar node and is an in-process client of that
-// node's agent API, trusted to use the reserved RPC topics (NewForNode
-// connects in memory, without a socket). It offers:
+// A Layer runs next to a sidecar node and is one more local agent of that
+// node, trusted to use the reserved RPC topics: NewForNode attaches to a
+// node in this process in memory (sidecar.Node.AttachLocal: publishing is
+// a function call, deliveries arrive undecoded, no gRPC in between); New
+// is a client of the node's agent API over gRPC, for a node in another
+// process (with the node's trusted credential). It offers:
 //
 //   - the interception listener (default 127.0.0.1:46359): the local agent
 //     makes any gRPC call there, for any service and method, without the
@@ -23,8 +26,9 @@
 // "agwrpc.org/namespace/service[/instance]" (see Topic). Every organisation
 // that starts with "agwrpc." (sidecar.RPCTopicPrefix) is reserved for RPC:
 // the sidecar refuses an agent's subscribe or publish to such names with
-// PERMISSION_DENIED and lets only the Layer's own connection use them (it
-// presents the node's in-process credential, Node.TrustedAgentDialOption);
+// PERMISSION_DENIED and lets only the Layer use them (its in-memory
+// attachment, or a connection that presents the node's in-process
+// credential, Node.TrustedAgentDialOption);
 // a Layer ignores messages on them that are not well-formed frames. A Layer subscribes to the RPC topic of its agent's
 // instance name (replies and the frames of calls it serves), to that of its
 // service name (anycast and multicast opens) when it replays to an app, and
@@ -51,6 +55,14 @@
 // trailers say, in message order, who sent each (agw-responder) and how
 // each member's call ended (agw-responder-status). The call completes when
 // every member that received it has answered, or when the deadline ends.
+//
+// # Cost
+//
+// A unary call is one frame each way: the open carries the request and
+// the half-close, the answer carries the accept, headers, message and
+// trailers. Per call the layer starts no timer (one shared sweeper runs
+// the accept timeouts, accept-alone and probes of all calls), runs its
+// goroutines on reused workers, and reads a unary answer in line.
 //
 // # Limits
 //

@@ -16,6 +16,9 @@ type meshSpec struct {
 	agent    string   // AGW_AGENT_NAME
 	app      string   // AGW_APP_ADDR, may be empty
 	channels []string // AGW_RPC_CHANNELS
+	// overGRPC: the layer uses the node's agent API over gRPC (New), as a
+	// layer in another process would, instead of attaching in memory.
+	overGRPC bool
 }
 
 type meshNode struct {
@@ -114,7 +117,14 @@ func startMesh(ctx context.Context, log *slog.Logger, specs []meshSpec, cfg func
 		if cfg != nil {
 			cfg(&lc)
 		}
-		l, err := NewForNode(lc, mn.node, append([]Option{WithLogger(log.With("layer", mn.spec.node))}, opts...)...)
+		lopts := append([]Option{WithLogger(log.With("layer", mn.spec.node))}, opts...)
+		var l *Layer
+		var err error
+		if mn.spec.overGRPC {
+			l, err = New(lc, mn.node.AgentAddr().String(), append(lopts, WithAgentDialOptions(mn.node.TrustedAgentDialOption()))...)
+		} else {
+			l, err = NewForNode(lc, mn.node, lopts...)
+		}
 		if err != nil {
 			m.Close()
 			return nil, err
