@@ -41,11 +41,13 @@ type mlsCluster struct {
 	ca      *testCA
 }
 
-func newMLSCluster(t *testing.T) *mlsCluster {
+func newMLSCluster(t *testing.T) *mlsCluster { return newMLSClusterGrace(t, mlsGrace) }
+
+func newMLSClusterGrace(t *testing.T, grace time.Duration) *mlsCluster {
 	t.Helper()
 	c := &mlsCluster{t: t, cp: freePort(t), cpAdmin: freePort(t), ca: newTestCA(t, "mls.test")}
 	startAgw(t, nil, "control-plane", "--listen", c.cp, "--admin-listen", c.cpAdmin, "--warmup", "0s",
-		"--grace-period", mlsGrace.String(), "--log-format", "text")
+		"--grace-period", grace.String(), "--log-format", "text")
 	waitOK(t, "http://"+c.cpAdmin+"/readyz")
 	return c
 }
@@ -60,6 +62,8 @@ type mlsSidecar struct {
 type sidecarOpts struct {
 	identityEnv string // default: an SVID of the cluster's CA
 	peer        string // peer listen address; default: a free port
+	agent       string // agent listen address; default: a free port
+	admin       string // admin listen address; default: a free port
 	advertise   string // default: the peer listen address
 	env         []string
 }
@@ -70,7 +74,13 @@ func (c *mlsCluster) start(name string, o sidecarOpts) *mlsSidecar {
 	if o.peer == "" {
 		o.peer = freePort(t)
 	}
-	s := &mlsSidecar{name: name, agent: freePort(t), peer: o.peer, admin: freePort(t)}
+	if o.agent == "" {
+		o.agent = freePort(t)
+	}
+	if o.admin == "" {
+		o.admin = freePort(t)
+	}
+	s := &mlsSidecar{name: name, agent: o.agent, peer: o.peer, admin: o.admin}
 	if o.identityEnv == "" {
 		o.identityEnv = c.ca.identityEnv(t, name)
 	}
@@ -654,4 +664,62 @@ func TestMLSSubscriberSuccessor(t *testing.T) {
 		t.Fatalf("the channel forked or was replaced (group %s -> %s)", g0.GroupID, g1.GroupID)
 	}
 	publishUntil(t, agZ, topic, "after", agB, agC)
+}
+
+// metric reads one unlabelled metric from the sidecar's /metrics.
+func (s *mlsSidecar) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := debugClient.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		var v float64
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
+	}
+	t.Fatalf("%s has no metric %s", s.name, name)
+	return 0
+}
+
+// TestMLSRestartWithStateResumes: a subscriber's sidecar is killed and
+// started again with its state directory within the lease's grace period:
+// it stays a member (the committer does not remove it), resumes the same
+// group from its saved state without a Welcome, moves to a fresh epoch and
+// receives again.
+func TestMLSRestartWithStateResumes(t *testing.T) {
+	const topic = "acme/mls/restart"
+	c := newMLSClusterGrace(t, 4*time.Second)
+	state := []string{"AGW_MLS_STATE_DIR=" + t.TempDir(), "AGW_MLS_STATE_KEY=" + strings.Repeat("5a", 32)}
+	idB := c.ca.identityEnv(t, "rs-b") // the same identity after the restart
+	a := c.start("rs-a", sidecarOpts{})
+	b := c.start("rs-b", sidecarOpts{identityEnv: idB, env: state})
+	agA, agB := dialAgent(t, a, topic), dialAgent(t, b, topic)
+	publishUntil(t, agA, topic, "before", agB)
+	g0 := waitChannel(t, topic, []string{"rs-a", "rs-b"}, "rs-a", 1, a, b)
+
+	b.kill(t)
+	agB.c.Close()
+	b2 := c.start("rs-b", sidecarOpts{identityEnv: idB, env: state, peer: b.peer, agent: b.agent, admin: b.admin})
+	agB2 := dialAgent(t, b2, topic)
+	if g, ok, err := b2.channel(topic); err != nil || !ok || g.GroupID != g0.GroupID {
+		t.Fatalf("after the restart rs-b holds %+v (found %v, err %v), want group %s restored", g, ok, err, g0.GroupID)
+	}
+	publishUntil(t, agA, topic, "after", agB2)
+	g1 := waitChannel(t, topic, []string{"rs-a", "rs-b"}, "rs-a", g0.Epoch+1, a, b2)
+	if g1.GroupID != g0.GroupID {
+		t.Fatalf("group %s replaced by %s: rs-b rejoined", g0.GroupID, g1.GroupID)
+	}
+	if w, r := b2.metric(t, "agw_mls_welcomes_total"), b2.metric(t, "agw_mls_rejoins_total"); w != 0 || r != 0 {
+		t.Fatalf("restarted rs-b: %v welcomes, %v rejoins; want it resumed from its state", w, r)
+	}
+	t.Logf("resumed group %.12s: epoch %d before the restart, %d after", g0.GroupID, g0.Epoch, g1.Epoch)
 }
