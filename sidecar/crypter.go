@@ -57,13 +57,17 @@ type PeerCrypter interface {
 	// PrepareChannel returns once messages can be sealed in the channel of
 	// topic for peers, the nodes they go to (multicast).
 	PrepareChannel(ctx context.Context, topic string, peers []string) error
-	// SealNow seals plaintext, which holds n messages, in the session with
-	// peer (topic "") or in the channel of topic, without waiting.
-	SealNow(ctx context.Context, peer, topic string, routing, plaintext []byte, n int) ([]byte, error)
+	// SealNow seals the concatenation of parts, which holds n messages, in
+	// the session with peer (topic "") or in the channel of topic, without
+	// waiting, appending the sealed message to dst (the writer's reused
+	// buffer, whose spare capacity does not overlap parts).
+	SealNow(ctx context.Context, peer, topic string, routing []byte, parts [][]byte, n int, dst []byte) ([]byte, error)
 	// SealOverhead is the most bytes a seal adds to its plaintext.
 	SealOverhead() int
-	// Open opens a message sealed by node from.
-	Open(ctx context.Context, from string, routing, sealed []byte) ([]byte, error)
+	// OpenInPlace opens a message sealed by node from; it may decrypt in
+	// sealed's own bytes, which the node gives up, and the result may
+	// alias them.
+	OpenInPlace(ctx context.Context, from string, routing, sealed []byte) ([]byte, error)
 	// HandleHandshake takes a handshake message that node from sent.
 	HandleHandshake(ctx context.Context, from string, msg []byte) error
 	// BindTransport gives the crypter the function that sends a handshake
@@ -202,7 +206,7 @@ func (n *Node) handleSealedPeerMessage(p *peer, mb []byte, now int64) {
 		}
 		wantDest = []byte(h.Destination)
 	}
-	inner, err := n.opts.crypter.Open(n.ctx, p.nodeID, RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), payload)
+	inner, err := n.opts.crypter.OpenInPlace(n.ctx, p.nodeID, RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), payload)
 	if err != nil {
 		p.drops.Add(1)
 		n.m.drop(DropOpen, 1)
@@ -332,7 +336,7 @@ func (n *Node) sealItems(l *peerLink, items []peerItem) []peerItem {
 			}
 			size += s
 		}
-		sw := n.sealRun(p, items[i:j], size)
+		sw := n.sealRun(l, items[i:j])
 		for k := i; k < j; k++ {
 			items[k].w.unref()
 		}
@@ -346,15 +350,18 @@ func (n *Node) sealItems(l *peerLink, items []peerItem) []peerItem {
 	return out
 }
 
-// sealRun seals run, whose Batch encoding takes size bytes, into one
-// message for p; nil (counted, logged) if it cannot.
-func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
-	bufp := bodyPool.Get(size)
-	defer bodyPool.Put(bufp)
-	plain := (*bufp)[:0]
+// sealRun seals run into one message for l's peer; nil (counted, logged)
+// if it cannot. The messages are sealed where they lie (no Batch is built)
+// into l's reused buffer.
+func (n *Node) sealRun(l *peerLink, run []peerItem) *wmsg {
+	p := l.p
+	pre := make([]byte, 0, len(run)*(1+binary10))
+	parts := make([][]byte, 0, 2*len(run))
 	for _, it := range run {
-		plain = protowire.AppendTag(plain, 1, protowire.BytesType)
-		plain = protowire.AppendBytes(plain, it.w.body)
+		k := len(pre)
+		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
+		pre = protowire.AppendVarint(pre, uint64(len(it.w.body)))
+		parts = append(parts, pre[k:len(pre):len(pre)], it.w.body)
 	}
 	first := run[0].w
 	fan, topic, peerID := first.fanout, first.dest, ""
@@ -362,9 +369,12 @@ func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
 		fan, topic, peerID = 1, "", p.nodeID
 	}
 	hdr := &agpv1.Header{Destination: first.dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
-	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", hdr.Destination, fan, 1), plain, len(run))
+	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", hdr.Destination, fan, 1), parts, len(run), l.sealBuf[:0])
 	var sw *wmsg
 	if err == nil {
+		if cap(sealed) <= maxSealBuf {
+			l.sealBuf = sealed[:0]
+		}
 		sw, err = buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
 	}
 	if err != nil {
@@ -377,3 +387,6 @@ func (n *Node) sealRun(p *peer, run []peerItem, size int) *wmsg {
 	}
 	return sw
 }
+
+// maxSealBuf bounds the seal buffer a peer writer keeps between seals.
+const maxSealBuf = 1 << 20

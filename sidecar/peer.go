@@ -72,6 +72,8 @@ type peerLink struct {
 	goodbye    chan struct{} // closed to send Goodbye, drain and close
 	byeOnce    sync.Once
 	writerDone chan struct{}
+	// sealBuf is the writer's reused buffer for sealed messages.
+	sealBuf []byte
 }
 
 func (l *peerLink) close() {

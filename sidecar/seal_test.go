@@ -33,7 +33,7 @@ func (c *recCrypter) PrepareChannel(context.Context, string, []string) error {
 }
 func (c *recCrypter) SealOverhead() int { return 64 }
 
-func (c *recCrypter) SealNow(_ context.Context, peer, topic string, routing, plaintext []byte, n int) ([]byte, error) {
+func (c *recCrypter) SealNow(_ context.Context, peer, topic string, routing []byte, parts [][]byte, n int, dst []byte) ([]byte, error) {
 	g := "ch:" + topic
 	if topic == "" {
 		g = "p2p:" + peer
@@ -44,10 +44,14 @@ func (c *recCrypter) SealNow(_ context.Context, peer, topic string, routing, pla
 		return nil, errors.New("test: no group " + g)
 	}
 	c.seals = append(c.seals, recSeal{group: g, n: n})
-	return append([]byte(fmt.Sprintf("sealed|%s|%x|", g, routing)), plaintext...), nil
+	dst = append(dst, fmt.Sprintf("sealed|%s|%x|", g, routing)...)
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	return dst, nil
 }
 
-func (c *recCrypter) Open(_ context.Context, _ string, routing, sealed []byte) ([]byte, error) {
+func (c *recCrypter) OpenInPlace(_ context.Context, _ string, routing, sealed []byte) ([]byte, error) {
 	parts := bytes.SplitN(sealed, []byte("|"), 4)
 	if len(parts) != 4 || string(parts[0]) != "sealed" || string(parts[2]) != fmt.Sprintf("%x", routing) {
 		return nil, errors.New("test: not sealed with this routing header")
@@ -55,7 +59,7 @@ func (c *recCrypter) Open(_ context.Context, _ string, routing, sealed []byte) (
 	return parts[3], nil
 }
 
-func (c *recCrypter) HandleHandshake(context.Context, string, []byte) error { return nil }
+func (c *recCrypter) HandleHandshake(context.Context, string, []byte) error     { return nil }
 func (c *recCrypter) BindTransport(func(context.Context, string, []byte) error) {}
 
 // unsealFrames opens every sealed message of the frames sent and returns,
@@ -73,7 +77,7 @@ func unsealFrames(t *testing.T, c *recCrypter, frames []*agpv1.PeerFrame) []stri
 		if h.GetContentType() != SealedContentType {
 			t.Fatalf("unsealed message to a peer: %v", h)
 		}
-		plain, err := c.Open(context.Background(), "", RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), m.Payload)
+		plain, err := c.OpenInPlace(context.Background(), "", RoutingAAD(h.Source, h.Destination, h.Fanout, h.HopLimit), m.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func (m *Manager) SealPeer(ctx context.Context, peer string, routing, plaintext 
 	if err := m.PreparePeer(ctx, peer); err != nil {
 		return nil, err
 	}
-	return m.SealNow(ctx, peer, "", routing, plaintext, 1)
+	return m.SealNow(ctx, peer, "", routing, [][]byte{plaintext}, 1, nil)
 }
 
 // SealChannel encrypts plaintext for every member of the channel of topic,
@@ -33,7 +33,7 @@ func (m *Manager) SealChannel(ctx context.Context, topic string, peers []string,
 	if err := m.PrepareChannel(ctx, topic, peers); err != nil {
 		return nil, err
 	}
-	return m.SealNow(ctx, "", topic, routing, plaintext, 1)
+	return m.SealNow(ctx, "", topic, routing, [][]byte{plaintext}, 1, nil)
 }
 
 // ErrNotReady: SealNow found no group to seal in, or one that may not be
@@ -83,14 +83,16 @@ func (m *Manager) allMembers(rs *readyState, peers []string) bool {
 	return true
 }
 
-// SealNow encrypts plaintext in the session with peer (topic "") or in the
-// channel of topic, without waiting: it fails with ErrNotReady when the
-// group is not there or not fresh (see PreparePeer, PrepareChannel). It is
-// meant for the sidecar's peer writers, which must never wait for a
-// handshake that they themselves would have to send. plaintext may hold
-// several messages (a batch): n is how many, counted towards
-// RotateMessages. See SealPeer for routing.
-func (m *Manager) SealNow(ctx context.Context, peer, topic string, routing, plaintext []byte, n int) ([]byte, error) {
+// SealNow encrypts the concatenation of parts in the session with peer
+// (topic "") or in the channel of topic, without waiting: it fails with
+// ErrNotReady when the group is not there or not fresh (see PreparePeer,
+// PrepareChannel). It is meant for the sidecar's peer writers, which must
+// never wait for a handshake that they themselves would have to send. The
+// parts may hold several messages (a batch): n is how many, counted
+// towards RotateMessages. The sealed message is appended to dst (a buffer
+// the caller reuses; its spare capacity must not overlap parts). See
+// SealPeer for routing.
+func (m *Manager) SealNow(ctx context.Context, peer, topic string, routing []byte, parts [][]byte, n int, dst []byte) ([]byte, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -112,7 +114,7 @@ func (m *Manager) SealNow(ctx context.Context, peer, topic string, routing, plai
 		m.freshen(ctx, gr)
 		return nil, ErrNotReady
 	}
-	return m.sealLocked(ctx, gr, routing, plaintext, uint64(max(n, 1)))
+	return m.sealLocked(ctx, gr, routing, parts, uint64(max(n, 1)), dst)
 }
 
 // waitFresh waits, at most JoinTimeout, until gr's epoch is not a restored
@@ -225,13 +227,17 @@ func varintLen(n int) int {
 	return 4
 }
 
-// sealLocked encrypts plaintext, which holds n application messages, in
-// gr; call with gr.mu held.
-func (m *Manager) sealLocked(ctx context.Context, gr *group, routing, plaintext []byte, n uint64) ([]byte, error) {
+// sealLocked encrypts the concatenation of parts, which holds n
+// application messages, in gr, appending to dst; call with gr.mu held.
+func (m *Manager) sealLocked(ctx context.Context, gr *group, routing []byte, parts [][]byte, n uint64, dst []byte) ([]byte, error) {
 	if gr.g.Removed() {
 		return nil, ErrNotMember
 	}
-	ct, err := gr.g.Encrypt(plaintext, mls.WithAuthenticatedData(routingDigest(routing)), mls.WithPadding(m.padding(len(plaintext))))
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	ct, err := gr.g.AppendEncryptVec(dst, parts, mls.WithAuthenticatedData(routingDigest(routing)), mls.WithPadding(m.padding(size)))
 	if err != nil {
 		return nil, fmt.Errorf("e2ee: encrypt in %s: %w", gr.name, err)
 	}
@@ -269,6 +275,17 @@ func (m *Manager) freshen(ctx context.Context, gr *group) {
 // does not hold up the link's later messages. Every refusal is a counted,
 // logged security event and an error wrapping ErrRefused.
 func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []byte) ([]byte, error) {
+	return m.open(ctx, from, routing, ciphertext, false)
+}
+
+// OpenInPlace is Open for a caller that gives ciphertext up: it is
+// decrypted in its own bytes, and the result aliases it (the sidecar opens
+// every peer message this way, in the frame it arrived in).
+func (m *Manager) OpenInPlace(ctx context.Context, from string, routing, ciphertext []byte) ([]byte, error) {
+	return m.open(ctx, from, routing, ciphertext, true)
+}
+
+func (m *Manager) open(ctx context.Context, from string, routing, ciphertext []byte, inPlace bool) ([]byte, error) {
 	gid, epoch, err := peekPrivate(ciphertext)
 	if err != nil {
 		return nil, m.refuse(EventMalformed, from, "", err)
@@ -314,7 +331,12 @@ func (m *Manager) Open(ctx context.Context, from string, routing, ciphertext []b
 	if epoch > gr.g.Epoch() {
 		return nil, m.refuse(EventFutureEpoch, from, gr.name, fmt.Errorf("epoch %d not reached", epoch))
 	}
-	p, err := gr.g.ProcessMessage(ciphertext)
+	var p *mls.Processed
+	if inPlace {
+		p, err = gr.g.ProcessMessageInPlace(ciphertext)
+	} else {
+		p, err = gr.g.ProcessMessage(ciphertext)
+	}
 	if err != nil {
 		return nil, m.refuse(classify(err), from, gr.name, err)
 	}
