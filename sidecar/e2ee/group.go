@@ -56,6 +56,10 @@ type group struct {
 	// waits for it to join (SealChannel); the zero time for a peer whose
 	// credential was refused. Cleared when the peer is a member.
 	joinBy map[string]time.Time
+	// freshFor: when the committer last rotated for a member's epoch
+	// request; further requests from it within EpochWait (sent before
+	// that commit reached it) are ignored.
+	freshFor map[string]time.Time
 	// ready is what a sender reads without mu (see publishReady).
 	ready atomic.Pointer[readyState]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/agwproject/agw/mls"
 )
@@ -248,5 +249,19 @@ func (m *Manager) onEpochRequest(ctx context.Context, from, name string) error {
 	if gr.leafOf(from) < 0 || gr.committer() != m.node {
 		return nil
 	}
-	return m.rotate(ctx, gr)
+	// A restored member asks again every RetryInterval until the commit
+	// reaches it: one rotation answers them all (each extra epoch would
+	// leave its first messages in an epoch already gone here).
+	now := m.now()
+	if t, ok := gr.freshFor[from]; ok && now.Sub(t) < m.cfg.EpochWait {
+		return nil
+	}
+	if err := m.rotate(ctx, gr); err != nil {
+		return err
+	}
+	if gr.freshFor == nil {
+		gr.freshFor = map[string]time.Time{}
+	}
+	gr.freshFor[from] = now
+	return nil
 }
