@@ -286,6 +286,10 @@ func TestEncryptedHandshakeStillWorks(t *testing.T) {
 	if p, err := alice.ProcessMessage(prop); err != nil || p.Kind != KindProposal {
 		t.Fatalf("proposal: %v", err)
 	}
+	// The cached proposal must not alias the message.
+	for i := range prop {
+		prop[i] = 0xff
+	}
 	res, err := alice.Commit(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -298,5 +302,21 @@ func TestEncryptedHandshakeStillWorks(t *testing.T) {
 	}
 	if alice.Epoch() != bob.Epoch() || !bytes.Equal(alice.EpochAuthenticator(), bob.EpochAuthenticator()) {
 		t.Fatal("members disagree after an encrypted commit")
+	}
+	// The group keeps nothing that aliases a message processed in place:
+	// clobbering it afterwards changes no state.
+	before, err := bob.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range res.Commit {
+		res.Commit[i] = 0xff
+	}
+	after, err := bob.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("group state aliases a commit processed in place")
 	}
 }

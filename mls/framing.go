@@ -246,9 +246,11 @@ func (f *framer) unprotectPrivate(pm *wire.PrivateMessage, validLeaf func(uint32
 	return f.openPrivate(pm, validLeaf, false)
 }
 
-// openPrivate is unprotectPrivate; with inPlace it decrypts into
-// pm.Ciphertext's own bytes (which it overwrites, even on failure) rather
-// than a new buffer. The content returned aliases the decrypted bytes.
+// openPrivate is unprotectPrivate; with inPlace it decrypts application
+// content into pm.Ciphertext's own bytes (which it overwrites, even on
+// failure) rather than a new buffer. The content returned aliases the
+// decrypted bytes. Handshake content is always decrypted into a new
+// buffer, as the group keeps parts of it.
 func (f *framer) openPrivate(pm *wire.PrivateMessage, validLeaf func(uint32) bool, inPlace bool) (*wire.AuthenticatedContent, error) {
 	if err := f.checkHeader(pm.GroupID, pm.Epoch); err != nil {
 		return nil, err
@@ -275,7 +277,7 @@ func (f *framer) openPrivate(pm *wire.PrivateMessage, validLeaf func(uint32) boo
 		nonce[i] ^= sd.ReuseGuard[i]
 	}
 	var dst []byte
-	if inPlace {
+	if inPlace && pm.ContentType == wire.ContentTypeApplication {
 		dst = pm.Ciphertext[:0]
 	}
 	plain, err := f.s.OpenAppend(dst, key, nonce, wire.PrivateContentAADFor(pm), pm.Ciphertext)

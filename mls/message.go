@@ -71,10 +71,12 @@ func (g *Group) ProcessMessage(msg []byte) (*Processed, error) {
 	return g.processBytes(msg, false)
 }
 
-// ProcessMessageInPlace is ProcessMessage for a caller that gives msg up:
-// a PrivateMessage is decrypted into msg's own bytes instead of a new
-// buffer, so Processed.Application aliases msg. msg's contents are
-// unspecified after the call, whether it succeeds or fails; other
+// ProcessMessageInPlace is ProcessMessage for a caller that does not need
+// msg afterwards: an application message is decrypted into msg's own
+// bytes instead of a new buffer, so Processed.Application aliases msg.
+// msg's contents are unspecified after the call, whether it succeeds or
+// fails. Nothing else in the result, and nothing the group keeps, aliases
+// msg: once done with Application the caller may reuse msg. Other
 // messages are processed as by ProcessMessage.
 func (g *Group) ProcessMessageInPlace(msg []byte) (*Processed, error) {
 	return g.processBytes(msg, true)
