@@ -70,6 +70,9 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 	skippedDown := 0
 	candidates := 0
 	var pc prepCache
+	// A multicast with MLS goes to its channel's sealer, once for all its
+	// peers (chanseal.go).
+	var sealTo []*peer
 	for i := range idx {
 		ep := eps[idx[(start+i)%len(idx)]]
 		p := n.peerFor(ep.NodeId, ep.Address, false)
@@ -105,6 +108,14 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 				n.m.drop(DropSealError, 1)
 				continue
 			}
+			if fan != 1 {
+				sealTo = append(sealTo, p)
+				remote++
+				if want != 0 && remote >= want {
+					break
+				}
+				continue
+			}
 			it.seal = true
 		}
 		if n.enqueueItem(p, it) {
@@ -113,6 +124,9 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 				break
 			}
 		}
+	}
+	if len(sealTo) > 0 && !n.queueSeal(w, t0, sealTo) {
+		remote -= uint32(len(sealTo))
 	}
 	if fan != 0 && local+remote == 0 && skippedDown > 0 {
 		n.m.drop(DropPeerDown, 1)

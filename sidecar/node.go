@@ -49,6 +49,10 @@ type Node struct {
 	watched     sync.Map // topic -> *topicState
 
 	peersMu sync.RWMutex
+	// sealers: the channel sealers of multicasts (chanseal.go).
+	sealMu  sync.Mutex
+	sealers map[string]*chanSealer
+	sealLog atomic.Int64
 	peers   map[string]*peer
 
 	serverCreds, clientCreds credentials.TransportCredentials
@@ -342,12 +346,15 @@ func (n *Node) shutdown(agentSrv, peerSrv *grpc.Server, adminSrv *http.Server) {
 	stopWG.Go(agentSrv.GracefulStop)
 	stopWG.Go(peerSrv.GracefulStop)
 	// 3. Goodbye to peers: each link writer sends Goodbye, drains its queue
-	// and closes the link.
+	// and closes the link; first the channel sealers queue what they hold.
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	for time.Now().Before(deadline) && !n.sealersIdle() {
+		time.Sleep(time.Millisecond)
+	}
 	for _, p := range n.peerList() {
 		p.sayGoodbye()
 	}
 	// 4. Drain: wait for agent queues to empty and peer links to close.
-	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
 	for time.Now().Before(deadline) && !n.drained() {
 		time.Sleep(5 * time.Millisecond)
 	}

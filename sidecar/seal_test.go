@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
 	"google.golang.org/protobuf/proto"
@@ -250,4 +251,77 @@ func FuzzSplitSealed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A multicast with MLS is sealed once for all its peers by its channel's
+// sealer, in runs: both peers get the very same sealed messages, and the
+// number of seals is at most the number of messages.
+func TestMulticastSealedOnceForAllPeers(t *testing.T) {
+	c := &recCrypter{}
+	routes := routeMap{tp: {ep("b"), ep("c")}}
+	cfg := testNodeCfg("a")
+	cfg.QueueSize = 256
+	n := newTestNode(t, cfg, WithPeerCrypter(c), WithRouteSource(routes))
+	pb, pc := n.peerFor("b", "", false), n.peerFor("c", "", false)
+	pb.setStatus(StatusUp)
+	pc.setStatus(StatusUp)
+	pub := n.testConn(t)
+	const k = 50
+	for i := range k {
+		m := msgTo(tp, 0)
+		m.Header.MessageId = fmt.Sprint(i)
+		if _, r := n.forward(wm(m), pub, 1); r != 2 {
+			t.Fatalf("message %d queued for %d peers, want 2", i, r)
+		}
+	}
+	take := func(p *peer) []peerItem {
+		var got []peerItem
+		deadline := time.After(5 * time.Second)
+		for count := 0; count < k; {
+			select {
+			case it := <-p.q:
+				got = append(got, it)
+				count += it.count()
+			case <-deadline:
+				t.Fatalf("peer %s got %d of %d messages", p.nodeID, count, k)
+			}
+		}
+		return got
+	}
+	gb, gc := take(pb), take(pc)
+	if len(gb) != len(gc) {
+		t.Fatalf("b got %d sealed messages, c %d", len(gb), len(gc))
+	}
+	for i := range gb {
+		if gb[i].w != gc[i].w || gb[i].seal || gb[i].w.fanout != 0 {
+			t.Fatalf("sealed message %d differs between the peers or is not sealed", i)
+		}
+	}
+	c.mu.Lock()
+	seals := len(c.seals)
+	sealed := 0
+	for _, s := range c.seals {
+		sealed += s.n
+		if s.group != "ch:"+tp {
+			t.Errorf("sealed in %s", s.group)
+		}
+	}
+	c.mu.Unlock()
+	if sealed != k || seals != len(gb) {
+		t.Fatalf("%d seals holding %d messages; peers got %d sealed messages", seals, sealed, len(gb))
+	}
+	// The order of the messages is kept.
+	l, sent := captureLink(t, pb, true)
+	if !n.sendItems(l, gb) {
+		t.Fatal("send failed")
+	}
+	got := unsealFrames(t, c, *sent)
+	for i, id := range got {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("message %d is %s", i, id)
+		}
+	}
+	for _, it := range gc {
+		it.w.unref()
+	}
 }

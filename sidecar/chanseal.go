@@ -1,0 +1,245 @@
+package sidecar
+
+import (
+	"time"
+
+	agpv1 "github.com/agwproject/agw/api/agp/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A multicast is sealed once for all its peers, in its topic's channel,
+// by that channel's sealer: a goroutine that drains the channel's queue
+// of published messages, seals each run that goes to the same peers in one
+// MLS message (see PeerCrypter) and queues the sealed message for each of
+// them. (Anycast messages are sealed by the peer writers, in the session
+// with their one peer.) A sealer exists while its channel is in use and
+// ends after sealerIdle without messages.
+
+// sealJob is one multicast message waiting for its channel's seal.
+type sealJob struct {
+	w     *wmsg
+	t0    int64
+	peers []*peer // the targets, in route order
+}
+
+// chanSealer is the sealer of one channel; users and the map entry are
+// guarded by Node.sealMu.
+type chanSealer struct {
+	topic string
+	q     chan sealJob
+	users int  // forward calls about to queue a job
+	busy  bool // sealing a run (guarded by sealMu)
+	buf   []byte
+}
+
+// sealerIdle is how long a channel's sealer waits for messages before it
+// ends.
+const sealerIdle = 30 * time.Second
+
+// acquireSealer returns topic's sealer, starting it if needed; the caller
+// queues its job and then calls releaseSealer.
+func (n *Node) acquireSealer(topic string) *chanSealer {
+	n.sealMu.Lock()
+	defer n.sealMu.Unlock()
+	cs := n.sealers[topic]
+	if cs == nil {
+		if n.ctx.Err() != nil {
+			return nil
+		}
+		cs = &chanSealer{topic: topic, q: make(chan sealJob, n.cfg.QueueSize)}
+		if n.sealers == nil {
+			n.sealers = map[string]*chanSealer{}
+		}
+		n.sealers[topic] = cs
+		n.wg.Go(func() { n.runSealer(cs) })
+	}
+	cs.users++
+	return cs
+}
+
+func (n *Node) releaseSealer(cs *chanSealer) {
+	n.sealMu.Lock()
+	cs.users--
+	n.sealMu.Unlock()
+}
+
+// queueSeal queues a multicast of w to peers for its channel's seal,
+// waiting at most PeerQueueWait for room. It reports whether it was
+// queued; if not, the drop is counted for each peer.
+func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer) bool {
+	cs := n.acquireSealer(w.dest)
+	if cs == nil {
+		return false
+	}
+	defer n.releaseSealer(cs)
+	j := sealJob{w: w, t0: t0, peers: peers}
+	w.ref()
+	select {
+	case cs.q <- j:
+		return true
+	default:
+	}
+	if wait := n.cfg.PeerQueueWait; wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case cs.q <- j:
+			return true
+		case <-t.C:
+		case <-n.ctx.Done():
+		}
+	}
+	w.unref()
+	for _, p := range peers {
+		p.drops.Add(1)
+	}
+	n.m.drop(DropPeerQueueFull, len(peers))
+	return false
+}
+
+// runSealer serves cs until the node stops or cs has been idle for
+// sealerIdle.
+func (n *Node) runSealer(cs *chanSealer) {
+	idle := time.NewTimer(sealerIdle)
+	defer idle.Stop()
+	jobs := make([]sealJob, 0, maxBatch)
+	for {
+		select {
+		case j := <-cs.q:
+			jobs = append(jobs[:0], j)
+		drain:
+			for len(jobs) < maxBatch {
+				select {
+				case j := <-cs.q:
+					jobs = append(jobs, j)
+				default:
+					break drain
+				}
+			}
+			n.sealMu.Lock()
+			cs.busy = true
+			n.sealMu.Unlock()
+			n.sealJobs(cs, jobs)
+			clear(jobs)
+			n.sealMu.Lock()
+			cs.busy = false
+			n.sealMu.Unlock()
+			idle.Reset(sealerIdle)
+		case <-idle.C:
+			n.sealMu.Lock()
+			if cs.users == 0 && len(cs.q) == 0 {
+				delete(n.sealers, cs.topic)
+				n.sealMu.Unlock()
+				return
+			}
+			n.sealMu.Unlock()
+			idle.Reset(sealerIdle)
+		case <-n.ctx.Done():
+			for {
+				select {
+				case j := <-cs.q:
+					j.w.unref()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// sealJobs seals jobs in runs that go to the same peers and fit the
+// smallest size limit among them, and queues each sealed run for its peers.
+func (n *Node) sealJobs(cs *chanSealer, jobs []sealJob) {
+	for i := 0; i < len(jobs); {
+		room := n.sealRoom(jobs[i].peers)
+		size := batchEntrySize(jobs[i].w)
+		j := i + 1
+		for ; j < len(jobs); j++ {
+			s := batchEntrySize(jobs[j].w)
+			if !samePeers(jobs[j].peers, jobs[i].peers) || size+s > room {
+				break
+			}
+			size += s
+		}
+		n.sealChannelRun(cs, jobs[i:j])
+		i = j
+	}
+}
+
+// sealRoom is the largest plaintext a seal for peers may hold.
+func (n *Node) sealRoom(peers []*peer) int {
+	limit := n.cfg.MaxMessageBytes
+	for _, p := range peers {
+		if m := int(p.maxMsg.Load()); m != 0 && m < limit {
+			limit = m
+		}
+	}
+	return limit - n.opts.crypter.SealOverhead()
+}
+
+func samePeers(a, b []*peer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sealChannelRun seals run (one destination, the same peers) once and
+// queues it for each peer.
+func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
+	defer func() {
+		for _, j := range run {
+			j.w.unref()
+		}
+	}()
+	pre := make([]byte, 0, len(run)*(1+binary10))
+	parts := make([][]byte, 0, 2*len(run))
+	for _, j := range run {
+		k := len(pre)
+		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
+		pre = protowire.AppendVarint(pre, uint64(len(j.w.body)))
+		parts = append(parts, pre[k:len(pre):len(pre)], j.w.body)
+	}
+	peers := run[0].peers
+	fan := run[0].w.fanout
+	hdr := &agpv1.Header{Destination: cs.topic, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
+	sealed, err := n.opts.crypter.SealNow(n.ctx, "", cs.topic, RoutingAAD("", cs.topic, fan, 1), parts, len(run), cs.buf[:0])
+	var sw *wmsg
+	if err == nil {
+		if cap(sealed) <= maxSealBuf {
+			cs.buf = sealed[:0]
+		}
+		sw, err = buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
+	}
+	if err != nil {
+		for _, p := range peers {
+			p.drops.Add(uint64(len(run)))
+		}
+		n.m.drop(DropSealError, len(run)*len(peers))
+		if logEvery(&n.sealLog, time.Now().UnixNano(), 5*time.Second) {
+			n.log.Warn("multicast not sealed, not sent to peers", "destination", cs.topic, "messages", len(run), "peers", len(peers), "err", err)
+		}
+		return
+	}
+	defer sw.unref()
+	for _, p := range peers {
+		n.enqueueItem(p, peerItem{w: sw, t0: run[0].t0, n: int32(len(run))})
+	}
+}
+
+// sealersIdle reports whether no channel sealer holds or seals a message.
+func (n *Node) sealersIdle() bool {
+	n.sealMu.Lock()
+	defer n.sealMu.Unlock()
+	for _, cs := range n.sealers {
+		if cs.busy || cs.users > 0 || len(cs.q) > 0 {
+			return false
+		}
+	}
+	return true
+}
