@@ -39,6 +39,7 @@ type agentConn struct {
 	trusted  bool                // may use the reserved RPC names (set before use)
 	nsubs    atomic.Int32
 	dropLog  atomic.Int64
+	direct   *LocalAgent // a local attachment delivered in line (local.go)
 }
 
 func (n *Node) newAgentConn(remote string) *agentConn {
@@ -186,6 +187,9 @@ func (n *Node) agentWriter(c *agentConn, stream grpc.BidiStreamingServer[agpv1.A
 func (n *Node) offerAgent(c *agentConn, w *wmsg, t0 int64) bool {
 	if c.Status() == StatusDown {
 		return false
+	}
+	if c.direct != nil {
+		return c.direct.deliverDirect(w, t0)
 	}
 	w.ref()
 	select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -37,6 +38,10 @@ type LocalAgent struct {
 	mu       sync.Mutex // guards c.subs and detached
 	detached bool
 
+	direct bool         // deliver in line (WithDirectDelivery)
+	off    atomic.Bool  // direct: detached, take no more deliveries
+	busy   atomic.Int64 // direct: deliveries in progress
+
 	stopWatch func() bool   // stops the node-stop watch
 	done      chan struct{} // closed when the delivery goroutine returns
 	closeOnce sync.Once
@@ -45,7 +50,19 @@ type LocalAgent struct {
 // LocalOption configures AttachLocal.
 type LocalOption func(*localOptions)
 
-type localOptions struct{ queue int }
+type localOptions struct {
+	queue  int
+	direct bool
+}
+
+// WithDirectDelivery makes the node call the delivery function in line,
+// on the goroutine that hands the message over (a peer link's reader, or
+// the publisher's), instead of queueing it for the attachment's own
+// goroutine: one goroutine hand-off less per message. The delivery
+// function may then run concurrently with itself, and must never block
+// (there is no queue, so no slow-consumer drops either: a slow delivery
+// function slows the link that delivers). It may publish.
+func WithDirectDelivery() LocalOption { return func(o *localOptions) { o.direct = true } }
 
 // WithLocalQueueSize sets the attachment's delivery queue (default: the
 // node's AGW_QUEUE_SIZE).
@@ -86,9 +103,17 @@ func (n *Node) AttachLocal(name string, deliver func(msg []byte), opts ...LocalO
 		c.queueCap = o.queue
 	}
 	c.trusted = true
-	a := &LocalAgent{n: n, c: c, deliver: deliver, done: make(chan struct{})}
+	a := &LocalAgent{n: n, c: c, deliver: deliver, done: make(chan struct{}), direct: o.direct}
+	if o.direct {
+		c.direct = a
+		c.q = nil
+		c.queueCap = 0
+		c.queueDepth = nil
+	}
 	n.conns.add(&c.connEntry)
-	go a.run()
+	if !o.direct {
+		go a.run()
+	}
 	a.stopWatch = context.AfterFunc(n.ctx, a.detach)
 	n.log.Debug("local agent attached", "conn", c.id, "name", name)
 	return a, nil
@@ -98,7 +123,8 @@ func (n *Node) AttachLocal(name string, deliver func(msg []byte), opts ...LocalO
 func (a *LocalAgent) ID() uint64 { return a.c.id }
 
 // Done is closed once the attachment is detached (Close, or its node
-// stopped) and its last delivery has returned.
+// stopped) and its last delivery has returned (with WithDirectDelivery,
+// once it is detached: Close also waits for deliveries in progress).
 func (a *LocalAgent) Done() <-chan struct{} { return a.done }
 
 // run delivers the queue until the attachment is detached.
@@ -135,8 +161,24 @@ func (a *LocalAgent) run() {
 	}
 }
 
+// deliverDirect delivers w in line (WithDirectDelivery).
+func (a *LocalAgent) deliverDirect(w *wmsg, t0 int64) bool {
+	a.busy.Add(1)
+	defer a.busy.Add(-1)
+	if a.off.Load() {
+		return false
+	}
+	a.deliver(w.body)
+	now := time.Now().UnixNano()
+	a.c.countOut(w.size(), now)
+	a.n.m.msgsOut[KindAgent].Inc()
+	a.n.m.latency.Observe(float64(now-t0) / 1e9)
+	return true
+}
+
 // detach removes the attachment from the node's tables; idempotent.
 func (a *LocalAgent) detach() {
+	a.off.Store(true)
 	a.mu.Lock()
 	if a.detached {
 		a.mu.Unlock()
@@ -147,6 +189,9 @@ func (a *LocalAgent) detach() {
 	a.n.dropAllSubscriptions(a.c)
 	a.mu.Unlock()
 	a.c.kill()
+	if a.direct {
+		close(a.done) // no goroutine to wait for; Close waits for deliveries in progress
+	}
 	a.n.conns.remove(a.c.id)
 	a.n.log.Debug("local agent detached", "conn", a.c.id)
 }
@@ -161,6 +206,9 @@ func (a *LocalAgent) Close() error {
 		a.detach()
 	})
 	<-a.done
+	for a.direct && a.busy.Load() > 0 {
+		time.Sleep(50 * time.Microsecond) // a delivery in progress
+	}
 	return nil
 }
 

@@ -283,3 +283,40 @@ func TestLocalAgentPublishNoAck(t *testing.T) {
 		t.Fatalf("no-ack publish to an MLS name: %v", err)
 	}
 }
+
+// With direct delivery the delivery function runs in line: a local
+// publish has been delivered when Publish returns; Done closes on detach.
+func TestLocalAgentDirectDelivery(t *testing.T) {
+	n := startNode(t, sidecartest.Config("a"))
+	var r localRecorder
+	a := attach(t, n.Node, "direct", &r, sidecar.WithDirectDelivery())
+	pub := attach(t, n.Node, "pub", &localRecorder{})
+	if err := a.Subscribe(topic); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		ack, err := pub.PublishMessage(&agpv1.Message{Header: &agpv1.Header{Destination: topic}, Payload: []byte{byte(i)}})
+		if err != nil || ack.GetLocalDeliveries() != 1 {
+			t.Fatalf("publish %d: %v %v", i, ack, err)
+		}
+		if r.count() != i+1 {
+			t.Fatalf("after publish %d: %d delivered, want %d in line", i, r.count(), i+1)
+		}
+	}
+	ci, ok := localConn(n.Node, a.ID())
+	if !ok || ci.Counters.MsgsOut != 3 || ci.QueueSize != 0 {
+		t.Fatalf("connection table entry %+v", ci)
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("Done closed while attached")
+	default:
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-a.Done()
+	if ack, err := pub.PublishMessage(&agpv1.Message{Header: &agpv1.Header{Destination: topic}}); err != nil || ack.GetLocalDeliveries() != 0 || r.count() != 3 {
+		t.Fatalf("after close: %v %v, %d delivered", ack, err, r.count())
+	}
+}

@@ -28,8 +28,9 @@ type inCall struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	inbox   *inbox   // messages, half-close; bounded
-	seq     seqCheck // owned by the dispatcher
+	inbox   *inbox     // messages, half-close; bounded
+	dmu     sync.Mutex // serializes deliver
+	seq     seqCheck   // guarded by dmu
 	downWin *window
 	out     frameSeq
 
@@ -50,6 +51,8 @@ const acceptDelay = 20 * time.Millisecond
 var streamDesc = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 
 func (c *inCall) deliver(f *agpv1.RpcFrame) {
+	c.dmu.Lock() // frames may be dispatched from several goroutines
+	defer c.dmu.Unlock()
 	if f.GetSender() != c.caller {
 		c.l.m.dropped.WithLabelValues("wrong_sender").Inc()
 		return

@@ -83,7 +83,7 @@ type outCall struct {
 	inbox *inbox     // headers, messages, trailers; bounded
 	abort chan error // first fatal error, buffered 1
 
-	// owned by the dispatcher
+	dmu       sync.Mutex // serializes deliver; guards seq and responder
 	seq       seqCheck
 	responder string
 
@@ -104,6 +104,8 @@ func (c *outCall) fail(err error) {
 }
 
 func (c *outCall) deliver(f *agpv1.RpcFrame) {
+	c.dmu.Lock() // frames may be dispatched from several goroutines
+	defer c.dmu.Unlock()
 	if c.responder != "" && f.GetSender() != c.responder {
 		c.l.m.dropped.WithLabelValues("wrong_sender").Inc()
 		return

@@ -276,7 +276,7 @@ func (l *Layer) Run(ctx context.Context) (err error) {
 // been dispatched after the link closed.
 func (l *Layer) connect(ctx context.Context, addr string) (agentLink, <-chan struct{}, error) {
 	if l.node != nil {
-		a, err := l.node.AttachLocal("rpc:"+l.name, l.dispatchRaw, sidecar.WithLocalQueueSize(4096))
+		a, err := l.node.AttachLocal("rpc:"+l.name, l.dispatchRaw, sidecar.WithDirectDelivery())
 		if err != nil {
 			return nil, nil, fmt.Errorf("rpc: attach to the sidecar: %w", err)
 		}
@@ -419,8 +419,10 @@ func (l *Layer) dispatchRaw(b []byte) {
 
 // dispatchFrame hands a delivered frame to its call. It never blocks on a
 // call: each call's inbox is bounded by its flow-control window, and a call
-// that overflows it is failed. Frames are dispatched one at a time, in
-// order.
+// that overflows it is failed. In memory, the node delivers in line, from
+// each peer link's reader (sidecar.WithDirectDelivery), so frames may be
+// dispatched from several goroutines at once: each call serializes its
+// own (the deliver methods), and a link delivers its frames in order.
 func (l *Layer) dispatchFrame(payload []byte, source func() string, md func() map[string]string) {
 	f, err := DecodeFrame(payload)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -27,10 +28,13 @@ type multiCall struct {
 	target string
 	inbox  *inbox
 	abort  chan error
-	seqs   map[string]*seqCheck // owned by the dispatcher
+	dmu    sync.Mutex
+	seqs   map[string]*seqCheck // guarded by dmu
 }
 
 func (c *multiCall) deliver(f *agpv1.RpcFrame) {
+	c.dmu.Lock() // frames may be dispatched from several goroutines
+	defer c.dmu.Unlock()
 	s := f.GetSender()
 	if s == "" {
 		return
