@@ -11,9 +11,11 @@ import (
 // by that channel's sealer: a goroutine that drains the channel's queue
 // of published messages, seals each run that goes to the same peers in one
 // MLS message (see PeerCrypter) and queues the sealed message for each of
-// them. (Anycast messages are sealed by the peer writers, in the session
-// with their one peer.) A sealer exists while its channel is in use and
-// ends after sealerIdle without messages.
+// them. Anycast messages are sealed the same way by their peer's session
+// sealer, in runs that may mix destinations. Sealing apart from the peer
+// writers lets a seal and the previous batch's send run at the same time.
+// A sealer exists while its channel or session is in use and ends after
+// sealerIdle without messages.
 
 // sealJob is one multicast message waiting for its channel's seal.
 type sealJob struct {
@@ -22,35 +24,51 @@ type sealJob struct {
 	peers []*peer // the targets, in route order
 }
 
-// chanSealer is the sealer of one channel; users and the map entry are
-// guarded by Node.sealMu.
+// chanSealer is the sealer of one channel (topic) or of the session with
+// one peer (session); users and the map entry are guarded by Node.sealMu.
 type chanSealer struct {
-	topic string
-	q     chan sealJob
-	users int  // forward calls about to queue a job
-	busy  bool // sealing a run (guarded by sealMu)
-	buf   []byte
+	key     string // the topic, or sessionKey(peer)
+	topic   string
+	session *peer
+	q       chan sealJob
+	users   int  // forward calls about to queue a job
+	busy    bool // sealing a run (guarded by sealMu)
+	buf     []byte
 }
 
 // sealerIdle is how long a channel's sealer waits for messages before it
 // ends.
 const sealerIdle = 30 * time.Second
 
-// acquireSealer returns topic's sealer, starting it if needed; the caller
-// queues its job and then calls releaseSealer.
-func (n *Node) acquireSealer(topic string) *chanSealer {
+// sessionKey is the sealers' map key of the session with node: not a
+// valid topic name.
+func sessionKey(node string) string { return "\x00session:" + node }
+
+// acquireSealer returns the sealer of topic's channel (session nil) or of
+// the session with session, starting it if needed; the caller queues its
+// job and then calls releaseSealer.
+func (n *Node) acquireSealer(topic string, session *peer) *chanSealer {
+	key := topic
+	if session != nil {
+		key = sessionKey(session.nodeID)
+	}
 	n.sealMu.Lock()
 	defer n.sealMu.Unlock()
-	cs := n.sealers[topic]
-	if cs == nil {
+	cs := n.sealers[key]
+	if cs == nil || (session != nil && cs.session != session) {
 		if n.ctx.Err() != nil {
 			return nil
 		}
-		cs = &chanSealer{topic: topic, q: make(chan sealJob, n.cfg.QueueSize)}
+		// (A session sealer of a replaced peer, dropped when idle and then
+		// found again, finishes what it holds and ends.)
+		cs = &chanSealer{key: key, topic: topic, session: session, q: make(chan sealJob, n.cfg.QueueSize)}
+		if session != nil {
+			cs.topic = ""
+		}
 		if n.sealers == nil {
 			n.sealers = map[string]*chanSealer{}
 		}
-		n.sealers[topic] = cs
+		n.sealers[key] = cs
 		n.wg.Go(func() { n.runSealer(cs) })
 	}
 	cs.users++
@@ -66,8 +84,8 @@ func (n *Node) releaseSealer(cs *chanSealer) {
 // queueSeal queues a multicast of w to peers for its channel's seal,
 // waiting at most PeerQueueWait for room. It reports whether it was
 // queued; if not, the drop is counted for each peer.
-func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer) bool {
-	cs := n.acquireSealer(w.dest)
+func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer, session *peer) bool {
+	cs := n.acquireSealer(w.dest, session)
 	if cs == nil {
 		return false
 	}
@@ -128,7 +146,9 @@ func (n *Node) runSealer(cs *chanSealer) {
 		case <-idle.C:
 			n.sealMu.Lock()
 			if cs.users == 0 && len(cs.q) == 0 {
-				delete(n.sealers, cs.topic)
+				if n.sealers[cs.key] == cs {
+					delete(n.sealers, cs.key)
+				}
 				n.sealMu.Unlock()
 				return
 			}
@@ -206,9 +226,12 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 		parts = append(parts, pre[k:len(pre):len(pre)], j.w.body)
 	}
 	peers := run[0].peers
-	fan := run[0].w.fanout
-	hdr := &agpv1.Header{Destination: cs.topic, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
-	sealed, err := n.opts.crypter.SealNow(n.ctx, "", cs.topic, RoutingAAD("", cs.topic, fan, 1), parts, len(run), cs.buf[:0])
+	fan, dest, peerID := run[0].w.fanout, run[0].w.dest, ""
+	if cs.session != nil {
+		fan, peerID = 1, cs.session.nodeID
+	}
+	hdr := &agpv1.Header{Destination: dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
+	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, cs.topic, RoutingAAD("", dest, fan, 1), parts, len(run), cs.buf[:0])
 	var sw *wmsg
 	if err == nil {
 		if cap(sealed) <= maxSealBuf {
@@ -222,7 +245,7 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 		}
 		n.m.drop(DropSealError, len(run)*len(peers))
 		if logEvery(&n.sealLog, time.Now().UnixNano(), 5*time.Second) {
-			n.log.Warn("multicast not sealed, not sent to peers", "destination", cs.topic, "messages", len(run), "peers", len(peers), "err", err)
+			n.log.Warn("messages not sealed, not sent to peers", "destination", dest, "messages", len(run), "peers", len(peers), "err", err)
 		}
 		return
 	}
@@ -237,6 +260,9 @@ func (n *Node) sealersIdle() bool {
 	n.sealMu.Lock()
 	defer n.sealMu.Unlock()
 	for _, cs := range n.sealers {
+		if cs == nil {
+			continue
+		}
 		if cs.busy || cs.users > 0 || len(cs.q) > 0 {
 			return false
 		}

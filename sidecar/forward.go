@@ -97,7 +97,7 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 		}
 		it := peerItem{w: w, t0: t0}
 		if n.opts.crypter != nil {
-			// Sealed by the peer writer, in a batch (see PeerCrypter).
+			// Sealed in a batch by a sealer (chanseal.go).
 			if max := p.maxMsg.Load(); max != 0 && batchEntrySize(w)+n.opts.crypter.SealOverhead() > int(max) {
 				p.drops.Add(1)
 				n.m.drop(DropTooLarge, 1)
@@ -116,7 +116,14 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 				}
 				continue
 			}
-			it.seal = true
+			// Anycast: sealed by the session's sealer.
+			if n.queueSeal(w, t0, []*peer{p}, p) {
+				remote++
+				if want != 0 && remote >= want {
+					break
+				}
+			}
+			continue
 		}
 		if n.enqueueItem(p, it) {
 			remote++
@@ -125,7 +132,7 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 			}
 		}
 	}
-	if len(sealTo) > 0 && !n.queueSeal(w, t0, sealTo) {
+	if len(sealTo) > 0 && !n.queueSeal(w, t0, sealTo, nil) {
 		remote -= uint32(len(sealTo))
 	}
 	if fan != 0 && local+remote == 0 && skippedDown > 0 {

@@ -325,3 +325,70 @@ func TestMulticastSealedOnceForAllPeers(t *testing.T) {
 		it.w.unref()
 	}
 }
+
+// Anycast messages are sealed by their peer's session sealer, in the
+// session with that peer, in the order they were published.
+func TestAnycastSealedPerSession(t *testing.T) {
+	c := &recCrypter{}
+	routes := routeMap{tp: {ep("b"), ep("c")}, "o/n/other": {ep("b")}}
+	cfg := testNodeCfg("a")
+	cfg.QueueSize = 256
+	n := newTestNode(t, cfg, WithPeerCrypter(c), WithRouteSource(routes))
+	pb, pc := n.peerFor("b", "", false), n.peerFor("c", "", false)
+	pb.setStatus(StatusUp)
+	pc.setStatus(StatusUp)
+	pub := n.testConn(t)
+	const k = 40
+	for i := range k {
+		dest := tp
+		if i%4 == 3 {
+			dest = "o/n/other"
+		}
+		m := msgTo(dest, 1)
+		m.Header.MessageId = fmt.Sprint(i)
+		if _, r := n.forward(wm(m), pub, 1); r != 1 {
+			t.Fatalf("message %d queued for %d peers, want 1", i, r)
+		}
+	}
+	got := map[*peer][]string{}
+	lb, sentB := captureLink(t, pb, true)
+	lc, sentC := captureLink(t, pc, true)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, x := range []struct {
+			p *peer
+			l *peerLink
+		}{{pb, lb}, {pc, lc}} {
+			for len(x.p.q) > 0 {
+				if !n.sendItems(x.l, []peerItem{<-x.p.q}) {
+					t.Fatal("send failed")
+				}
+			}
+		}
+		got[pb], got[pc] = unsealFrames(t, c, *sentB), unsealFrames(t, c, *sentC)
+		if len(got[pb])+len(got[pc]) == k {
+			break
+		}
+	}
+	if len(got[pb])+len(got[pc]) != k || len(got[pc]) == 0 {
+		t.Fatalf("b got %v, c got %v", got[pb], got[pc])
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.seals {
+		if s.group != "p2p:b" && s.group != "p2p:c" {
+			t.Fatalf("anycast sealed in %s", s.group)
+		}
+	}
+	// Each peer's messages arrive in publishing order.
+	for p, ids := range got {
+		last := -1
+		for _, id := range ids {
+			var i int
+			fmt.Sscan(id, &i)
+			if i <= last {
+				t.Fatalf("peer %s got %v out of order", p.nodeID, ids)
+			}
+			last = i
+		}
+	}
+}
