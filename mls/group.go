@@ -35,15 +35,26 @@ type Group struct {
 	pending        *pendingCommit
 	removed        bool
 	reinit         *wire.ReInit // set once a ReInit was committed
-	prev           *prevEpoch   // the previous epoch, for late application messages
+	past           []prevEpoch  // past epochs, oldest first, for late application messages
 }
 
-// prevEpoch keeps what is needed to decrypt application messages of the
-// epoch before the current one that arrive after the commit (§15.2). It is
-// dropped at the next epoch change and not persisted.
+// prevEpoch keeps what is needed to decrypt application messages of a past
+// epoch that arrive after its commit (§15.2): at most cfg.epochWindow of
+// them are kept; they are not persisted.
 type prevEpoch struct {
-	f    *framer
-	tree *tree.Tree
+	epoch uint64
+	f     *framer
+	tree  *tree.Tree
+}
+
+// pastEpoch returns the kept state of a past epoch, or nil.
+func (g *Group) pastEpoch(epoch uint64) *prevEpoch {
+	for i := range g.past {
+		if g.past[i].epoch == epoch {
+			return &g.past[i]
+		}
+	}
+	return nil
 }
 
 // cachedProposal is a proposal received or sent in the current epoch,
@@ -164,8 +175,14 @@ func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Pri
 			g.resumption = g.resumption[len(g.resumption)-g.cfg.keepResumption:]
 		}
 	}
-	if g.f != nil && g.tree != nil {
-		g.prev = &prevEpoch{f: g.f, tree: g.tree}
+	if w := g.cfg.epochWindow; w > 0 && g.f != nil && g.tree != nil {
+		g.past = append(g.past, prevEpoch{epoch: g.ctx.Epoch, f: g.f, tree: g.tree})
+		if len(g.past) > w {
+			clear(g.past[:len(g.past)-w])
+			g.past = append(g.past[:0], g.past[len(g.past)-w:]...)
+		}
+	} else {
+		g.past = nil
 	}
 	g.ctx = ctx
 	g.ctxBytes = wire.Encode(&g.ctx)

@@ -106,9 +106,11 @@ func (g *Group) process(m *wire.MLSMessage, inPlace bool) (*Processed, error) {
 		ac, err = g.f.unprotectPublic(m.PublicMessage)
 	case wire.WireFormatPrivateMessage:
 		pm := m.PrivateMessage
-		if g.prev != nil && pm.ContentType == wire.ContentTypeApplication && pm.Epoch+1 == g.ctx.Epoch &&
+		if pm.ContentType == wire.ContentTypeApplication && pm.Epoch < g.ctx.Epoch &&
 			string(pm.GroupID) == string(g.ctx.GroupID) {
-			return g.processLate(pm, inPlace)
+			if prev := g.pastEpoch(pm.Epoch); prev != nil {
+				return g.processLate(prev, pm, inPlace)
+			}
 		}
 		ac, err = g.f.openPrivate(pm, func(l uint32) bool {
 			return g.tree.Leaf(tree.LeafIndex(l)) != nil
@@ -154,9 +156,8 @@ func (g *Group) process(m *wire.MLSMessage, inPlace bool) (*Processed, error) {
 	return out, nil
 }
 
-// processLate decrypts an application message of the previous epoch.
-func (g *Group) processLate(pm *wire.PrivateMessage, inPlace bool) (*Processed, error) {
-	prev := g.prev
+// processLate decrypts an application message of a past epoch.
+func (g *Group) processLate(prev *prevEpoch, pm *wire.PrivateMessage, inPlace bool) (*Processed, error) {
 	ac, err := prev.f.openPrivate(pm, func(l uint32) bool {
 		return prev.tree.Leaf(tree.LeafIndex(l)) != nil
 	}, inPlace)

@@ -36,6 +36,7 @@ type config struct {
 	capabilities      *wire.Capabilities
 	signaturePriv     []byte
 	keepResumption    int
+	epochWindow       int
 	authenticatedData []byte
 	forcePath         bool
 	noExternalPub     bool
@@ -43,7 +44,7 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{keepResumption: 8, lifetime: 90 * 24 * time.Hour}
+	c := config{keepResumption: 8, epochWindow: 1, lifetime: 90 * 24 * time.Hour}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -149,6 +150,19 @@ func WithResumptionPSKs(n int) Option {
 	return func(c *config) {
 		if n >= 0 {
 			c.keepResumption = n
+		}
+	}
+}
+
+// WithEpochWindow sets how many past epochs' application messages a group
+// still opens after a commit (default 1): messages sent before a commit
+// that arrive after it. Their decryption keys are kept that long, which
+// delays forward secrecy by as many epochs (RFC 9420 §15.2); 0 keeps none.
+// Past epochs are not persisted by MarshalState.
+func WithEpochWindow(n int) Option {
+	return func(c *config) {
+		if n >= 0 {
+			c.epochWindow = n
 		}
 	}
 }

@@ -39,6 +39,11 @@ type Config struct {
 	// EpochWait is how long Open waits for a commit or Welcome that a
 	// message of a later epoch (or an unknown group) needs.
 	EpochWait time.Duration `env:"AGW_MLS_EPOCH_WAIT" envDefault:"2s"`
+	// EpochWindow is how many past epochs' messages are still opened
+	// after their commits (a message sent just before a commit that
+	// arrives after it); older ones are refused as old_epoch. Their keys
+	// are kept that long, which delays forward secrecy as much.
+	EpochWindow int `env:"AGW_MLS_EPOCH_WINDOW" envDefault:"1"`
 	// LeaveGrace delays leaving a channel after the agent's last
 	// subscription to it ends, so a reconnecting agent or a restarting
 	// sidecar keeps its membership.
@@ -73,6 +78,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RetryInterval, "mls-retry-interval", c.RetryInterval, "resend interval of pending joins and invites (AGW_MLS_RETRY_INTERVAL)")
 	fs.DurationVar(&c.LeaveGrace, "mls-leave-grace", c.LeaveGrace, "delay before leaving a channel the agent unsubscribed from (AGW_MLS_LEAVE_GRACE)")
 	fs.DurationVar(&c.EpochWait, "mls-epoch-wait", c.EpochWait, "how long a message of a later epoch waits for its commit (AGW_MLS_EPOCH_WAIT)")
+	fs.IntVar(&c.EpochWindow, "mls-epoch-window", c.EpochWindow, "past epochs whose late messages are still opened, 0 to 16 (AGW_MLS_EPOCH_WINDOW)")
 }
 
 // Validate checks c and says what to change.
@@ -98,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EpochWait < 0 {
 		errs = append(errs, fmt.Errorf("AGW_MLS_EPOCH_WAIT %s: must not be negative", c.EpochWait))
+	}
+	if c.EpochWindow < 0 || c.EpochWindow > 16 {
+		errs = append(errs, fmt.Errorf("AGW_MLS_EPOCH_WINDOW %d: must be 0 to 16 past epochs (1, the default, opens messages that cross one commit)", c.EpochWindow))
 	}
 	if c.StateDir != "" || c.StateKey != "" {
 		if c.StateDir == "" {

@@ -45,15 +45,16 @@ func TestConfigValidate(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		"suite":      {func(c *Config) { c.Suite = 4 }, "AGW_MLS_SUITE"},
-		"padding":    {func(c *Config) { c.PaddingBlock = 0 }, "AGW_MLS_PADDING_BLOCK"},
-		"rotate":     {func(c *Config) { c.RotateInterval = 0 }, "AGW_MLS_ROTATE_INTERVAL"},
-		"key no dir": {func(c *Config) { c.StateKey = testStateKey }, "AGW_MLS_STATE_DIR is empty"},
-		"dir no key": {func(c *Config) { c.StateDir = "/tmp/s" }, "64 hex digits"},
-		"short key":  {func(c *Config) { c.StateDir, c.StateKey = "/tmp/s", "abcd" }, "64 hex digits"},
-		"join":       {func(c *Config) { c.JoinTimeout = 0 }, "AGW_MLS_JOIN_TIMEOUT"},
-		"retry":      {func(c *Config) { c.RetryInterval = 0 }, "AGW_MLS_RETRY_INTERVAL"},
-		"epoch wait": {func(c *Config) { c.EpochWait = -1 }, "AGW_MLS_EPOCH_WAIT"},
+		"suite":        {func(c *Config) { c.Suite = 4 }, "AGW_MLS_SUITE"},
+		"padding":      {func(c *Config) { c.PaddingBlock = 0 }, "AGW_MLS_PADDING_BLOCK"},
+		"rotate":       {func(c *Config) { c.RotateInterval = 0 }, "AGW_MLS_ROTATE_INTERVAL"},
+		"key no dir":   {func(c *Config) { c.StateKey = testStateKey }, "AGW_MLS_STATE_DIR is empty"},
+		"dir no key":   {func(c *Config) { c.StateDir = "/tmp/s" }, "64 hex digits"},
+		"short key":    {func(c *Config) { c.StateDir, c.StateKey = "/tmp/s", "abcd" }, "64 hex digits"},
+		"join":         {func(c *Config) { c.JoinTimeout = 0 }, "AGW_MLS_JOIN_TIMEOUT"},
+		"retry":        {func(c *Config) { c.RetryInterval = 0 }, "AGW_MLS_RETRY_INTERVAL"},
+		"epoch wait":   {func(c *Config) { c.EpochWait = -1 }, "AGW_MLS_EPOCH_WAIT"},
+		"epoch window": {func(c *Config) { c.EpochWindow = 17 }, "AGW_MLS_EPOCH_WINDOW"},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)

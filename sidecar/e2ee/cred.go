@@ -96,12 +96,13 @@ func (m *Manager) leafOptions(id *me) []mls.Option {
 		mls.WithSignatureKey(id.sigKey), mls.WithCapabilities(caps),
 		mls.WithLeafExtensions(wire.Extension{Type: ExtensionNodeID, Data: []byte(m.node)}),
 		mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now),
+		mls.WithEpochWindow(m.cfg.EpochWindow),
 	}
 }
 
 // groupOptions are the options of every group operation.
 func (m *Manager) groupOptions() []mls.Option {
-	return []mls.Option{mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now)}
+	return []mls.Option{mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now), mls.WithEpochWindow(m.cfg.EpochWindow)}
 }
 
 // keyPackageNode returns the node id a KeyPackage's leaf claims.
