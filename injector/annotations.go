@@ -26,7 +26,8 @@ const (
 	AnnotationMemoryLimit   = "agw.io/sidecar-memory-limit"
 	// AnnotationIdentitySecret overrides the Secret holding the sidecar's
 	// identity (SPIFFE certificate and trust bundle); "none" runs the
-	// sidecar without one (plaintext peer links).
+	// sidecar without one, local only: no peers and no control plane (a
+	// sidecar never talks to another without MLS).
 	AnnotationIdentitySecret = "agw.io/identity-secret"
 )
 

@@ -54,9 +54,10 @@ type Config struct {
 	// SPIFFE id spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)
 	// and its trust bundle, as tls.crt, tls.key and ca.crt (the layout
 	// cert-manager writes). It is mounted at /var/run/agw/identity
-	// (AGW_IDENTITY_DIR) and secures peer links with mutual TLS; empty
-	// turns it off. Annotation agw.io/identity-secret overrides it ("none"
-	// turns it off for a pod).
+	// (AGW_IDENTITY_DIR), secures peer links with mutual TLS and is the
+	// MLS credential; empty makes sidecars local only (no peers, no
+	// control plane). Annotation agw.io/identity-secret overrides it
+	// ("none": local only for that pod).
 	IdentitySecret string `env:"AGW_INJECT_IDENTITY_SECRET" envDefault:"agw-identity"`
 	// IdentityTrustDomains are the SPIFFE trust domains the sidecars accept
 	// peers from (AGW_IDENTITY_TRUST_DOMAINS); empty: each sidecar's own.
@@ -104,7 +105,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MemoryRequest, "memory-request", c.MemoryRequest, "sidecar memory request, empty for none (AGW_INJECT_MEMORY_REQUEST)")
 	fs.StringVar(&c.CPULimit, "cpu-limit", c.CPULimit, "sidecar CPU limit, empty for none (AGW_INJECT_CPU_LIMIT)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "sidecar memory limit, empty for none (AGW_INJECT_MEMORY_LIMIT)")
-	fs.StringVar(&c.IdentitySecret, "identity-secret", c.IdentitySecret, "Secret with the sidecar's SPIFFE certificate (tls.crt, tls.key, ca.crt) for peer mutual TLS, empty for none (AGW_INJECT_IDENTITY_SECRET)")
+	fs.StringVar(&c.IdentitySecret, "identity-secret", c.IdentitySecret, "Secret with the sidecar's SPIFFE certificate (tls.crt, tls.key, ca.crt) for peer mutual TLS and MLS; empty: sidecars are local only, without peers (AGW_INJECT_IDENTITY_SECRET)")
 	fs.StringSliceVar(&c.IdentityTrustDomains, "identity-trust-domains", c.IdentityTrustDomains, "SPIFFE trust domains sidecars accept peers from; default each sidecar's own (AGW_INJECT_IDENTITY_TRUST_DOMAINS)")
 	fs.StringVar(&c.PeerNodeBinding, "peer-node-binding", c.PeerNodeBinding, "node ids a peer's SPIFFE id may claim: namespace or none (AGW_INJECT_PEER_NODE_BINDING)")
 }

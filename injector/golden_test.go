@@ -195,7 +195,12 @@ func checkInjected(t *testing.T, cfg *Config, raw, patch []byte) {
 			t.Errorf("env %s from %q, want the downward API field %s", name, fields[name], path)
 		}
 	}
-	if envValue(sc, "AGW_XDS_SERVER") == "" {
+	if _, localOnly := envLookup(sc, "AGW_PEER_LISTEN"); localOnly {
+		// Without an identity: no peers, no control plane.
+		if envValue(sc, "AGW_XDS_SERVER") != "" || envValue(sc, "AGW_IDENTITY_DIR") != "" {
+			t.Error("a local-only sidecar has a control plane or an identity")
+		}
+	} else if envValue(sc, "AGW_XDS_SERVER") == "" {
 		t.Error("no AGW_XDS_SERVER")
 	}
 	if len(before.Spec.InitContainers) > 0 && !reflect.DeepEqual(after.Spec.InitContainers[1:], before.Spec.InitContainers) {

@@ -195,9 +195,21 @@ func (c *Config) sidecar(ann map[string]string) (corev1.Container, *corev1.Volum
 		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
 		fieldEnv("POD_IP", "status.podIP"),
 		fieldEnv("POD_SERVICE_ACCOUNT", "spec.serviceAccountName"),
-		{Name: "AGW_XDS_SERVER", Value: xdsServer},
-		{Name: "AGW_LOG_LEVEL", Value: logLevel},
 	}
+	ports := []corev1.ContainerPort{
+		{Name: "agw-peer", ContainerPort: PeerPort, Protocol: corev1.ProtocolTCP},
+		{Name: "agw-admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP},
+	}
+	if secret != "" {
+		envs = append(envs, corev1.EnvVar{Name: "AGW_XDS_SERVER", Value: xdsServer})
+	} else {
+		// Without a workload identity a sidecar has no peers (traffic
+		// between sidecars is always MLS): local only, the pod's own
+		// agents talk to each other through it; no control plane.
+		envs = append(envs, corev1.EnvVar{Name: "AGW_PEER_LISTEN", Value: ""})
+		ports = ports[1:]
+	}
+	envs = append(envs, corev1.EnvVar{Name: "AGW_LOG_LEVEL", Value: logLevel})
 	var mounts []corev1.VolumeMount
 	var volume *corev1.Volume
 	if secret != "" {
@@ -231,12 +243,9 @@ func (c *Config) sidecar(ann map[string]string) (corev1.Container, *corev1.Volum
 		Image:           c.Image,
 		ImagePullPolicy: corev1.PullPolicy(c.ImagePullPolicy),
 		// The image's sidecar-only build: less idle memory than /agw.
-		Command: []string{"/agw-sidecar"},
-		Args:    []string{"sidecar"},
-		Ports: []corev1.ContainerPort{
-			{Name: "agw-peer", ContainerPort: PeerPort, Protocol: corev1.ProtocolTCP},
-			{Name: "agw-admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP},
-		},
+		Command:   []string{"/agw-sidecar"},
+		Args:      []string{"sidecar"},
+		Ports:     ports,
 		Env:       envs,
 		Resources: res,
 		// A native sidecar: started before, and stopped after, the

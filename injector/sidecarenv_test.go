@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // sidecarSources are the files that declare what the sidecar process reads
@@ -120,8 +122,26 @@ func TestSidecarIdentityEnv(t *testing.T) {
 		t.Errorf("identity none: volume %+v, mounts %+v", vol, c.VolumeMounts)
 	}
 	for _, e := range c.Env {
-		if strings.HasPrefix(e.Name, "AGW_IDENTITY_") || e.Name == "AGW_PEER_NODE_BINDING" {
+		if strings.HasPrefix(e.Name, "AGW_IDENTITY_") || e.Name == "AGW_PEER_NODE_BINDING" || e.Name == "AGW_XDS_SERVER" {
 			t.Errorf("identity none: env %s=%q", e.Name, e.Value)
 		}
 	}
+	// Local only: the sidecar refuses peers without an identity.
+	if v, ok := envLookup(c, "AGW_PEER_LISTEN"); !ok || v != "" {
+		t.Errorf("identity none: AGW_PEER_LISTEN = %q (set %v), want set and empty", v, ok)
+	}
+	for _, p := range c.Ports {
+		if p.Name == "agw-peer" {
+			t.Error("identity none: the container still declares the peer port")
+		}
+	}
+}
+
+func envLookup(c corev1.Container, name string) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value, true
+		}
+	}
+	return "", false
 }
