@@ -286,3 +286,55 @@ func benchRate(ctx context.Context, c samplev1.EchoClient, cfg BenchConfig, out 
 	out.RateP50, out.RateP99 = percentiles(lat)
 	return nil
 }
+
+// BenchSummary condenses several runs of Bench: the best and the median of
+// each ratio to direct gRPC (the machine may be shared, so single runs
+// vary).
+type BenchSummary struct {
+	Runs int
+	// Sidecar/direct calls per second, concurrent and sequential, and
+	// stream messages per second.
+	ConcurrentBest, ConcurrentMedian float64
+	SequentialBest, SequentialMedian float64
+	StreamBest, StreamMedian         float64
+	// Added p99 at the fixed rate (sidecars minus direct).
+	AddedP99Best, AddedP99Median time.Duration
+}
+
+// Summarize returns the best and median figures of rs.
+func Summarize(rs []*BenchResult) BenchSummary {
+	s := BenchSummary{Runs: len(rs)}
+	if len(rs) == 0 {
+		return s
+	}
+	ratio := func(f func(BenchPath) float64) (best, med float64) {
+		v := make([]float64, 0, len(rs))
+		for _, r := range rs {
+			if d := f(r.Direct); d > 0 {
+				v = append(v, f(r.Sidecars)/d)
+			}
+		}
+		if len(v) == 0 {
+			return 0, 0
+		}
+		slices.Sort(v)
+		return v[len(v)-1], v[len(v)/2]
+	}
+	s.ConcurrentBest, s.ConcurrentMedian = ratio(func(p BenchPath) float64 { return p.ConcurrentPerSec })
+	s.SequentialBest, s.SequentialMedian = ratio(func(p BenchPath) float64 { return p.UnaryPerSec })
+	s.StreamBest, s.StreamMedian = ratio(func(p BenchPath) float64 { return p.StreamMsgsPerSec })
+	added := make([]time.Duration, 0, len(rs))
+	for _, r := range rs {
+		added = append(added, r.Sidecars.RateP99-r.Direct.RateP99)
+	}
+	slices.Sort(added)
+	s.AddedP99Best, s.AddedP99Median = added[0], added[len(added)/2]
+	return s
+}
+
+func (s BenchSummary) String() string {
+	return fmt.Sprintf("over %d runs, through two sidecars vs direct (best / median): concurrent calls/s %.0f%% / %.0f%% (target >= %.0f%%); sequential calls/s %.0f%% / %.0f%%; stream %.0f%% / %.0f%%; added p99 at the fixed rate %s / %s (target < %s)\n",
+		s.Runs, 100*s.ConcurrentBest, 100*s.ConcurrentMedian, 100*benchTargetThroughput,
+		100*s.SequentialBest, 100*s.SequentialMedian, 100*s.StreamBest, 100*s.StreamMedian,
+		s.AddedP99Best.Round(time.Microsecond), s.AddedP99Median.Round(time.Microsecond), benchTargetAddedP99)
+}

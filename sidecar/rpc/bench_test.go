@@ -38,7 +38,12 @@ func TestBench(t *testing.T) {
 	if _, err := Bench(ctx, BenchConfig{UnaryCalls: 1, StreamMessages: 1}); err == nil {
 		t.Fatal("a config without concurrency or rate was accepted")
 	}
-	t.Logf("\n%s", r)
+	sum := Summarize([]*BenchResult{r, r, r})
+	if sum.Runs != 3 || sum.ConcurrentBest <= 0 || sum.ConcurrentBest != sum.ConcurrentMedian ||
+		sum.AddedP99Best != r.Sidecars.RateP99-r.Direct.RateP99 || !strings.Contains(sum.String(), "best / median") {
+		t.Fatalf("summary %+v", sum)
+	}
+	t.Logf("\n%s%s", r, sum)
 }
 
 func benchUnary(b *testing.B, c samplev1.EchoClient) {
