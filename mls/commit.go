@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/agwproject/agw/mls/schedule"
+	"github.com/agwproject/agw/mls/suite"
 	"github.com/agwproject/agw/mls/tree"
 	"github.com/agwproject/agw/mls/wire"
 )
@@ -21,6 +22,10 @@ type pendingCommit struct {
 	interim []byte
 	confTag []byte
 	info    *CommitInfo
+	// signer and sigPriv are this member's new signature key when the
+	// commit's path changes its credential (WithLeafCredential), else nil.
+	signer  *suite.Signer
+	sigPriv []byte
 }
 
 // CommitInfo describes an applied commit.
@@ -129,6 +134,8 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 		return nil, fmt.Errorf("%w: path required", ErrInvalidCommit)
 	}
 	priv := g.priv.Clone()
+	var newSigner *suite.Signer
+	var newSigPriv []byte
 	for _, l := range plan.updated {
 		if l == g.priv.Leaf {
 			key, ok := g.pendingUpdates[string(plan.tree.Leaf(l).EncryptionKey)]
@@ -136,6 +143,9 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 				return nil, fmt.Errorf("%w: own update committed but its private key is unknown", ErrInvalidCommit)
 			}
 			priv.Keys[l.Node()] = key
+			if newSigner, newSigPriv, err = g.ownUpdateSigner(plan.tree.Leaf(l)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	priv.Prune(plan.tree)
@@ -148,8 +158,14 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 			info.Added = append(info.Added, uint32(committer))
 		} else {
 			committer = tree.LeafIndex(sender.LeafIndex)
-			if old := g.tree.Leaf(committer); old != nil && bytes.Equal(old.EncryptionKey, c.Path.LeafNode.EncryptionKey) {
+			old := g.tree.Leaf(committer)
+			if old != nil && bytes.Equal(old.EncryptionKey, c.Path.LeafNode.EncryptionKey) {
 				return nil, fmt.Errorf("%w: path leaf keeps the committer's encryption key", ErrInvalidCommit)
+			}
+			if old != nil {
+				if err := g.checkSuccessor(committer, old, &c.Path.LeafNode); err != nil {
+					return nil, fmt.Errorf("%w: path leaf: %w", ErrInvalidCommit, err)
+				}
 			}
 		}
 		if err := g.checkPathKeys(plan.tree, plan.ext, committer, c.Path); err != nil {
@@ -189,6 +205,9 @@ func (g *Group) processCommit(ac *wire.AuthenticatedContent) (*CommitInfo, error
 	}
 	if err := g.installEpoch(newCtx, plan.tree, priv, sec, interimHash(g.s, confirmed, ac.Auth.ConfirmationTag), ac.Auth.ConfirmationTag); err != nil {
 		return nil, err
+	}
+	if newSigner != nil {
+		g.setSigner(newSigner, newSigPriv)
 	}
 	g.reinit = plan.reinit
 	return info, nil
@@ -256,6 +275,9 @@ func (g *Group) MergePendingCommit() (*CommitInfo, error) {
 	}
 	if err := g.installEpoch(p.ctx, p.tree, p.priv, p.sec, p.interim, p.confTag); err != nil {
 		return nil, err
+	}
+	if p.signer != nil {
+		g.setSigner(p.signer, p.sigPriv)
 	}
 	g.reinit = p.info.ReInit
 	return p.info, nil

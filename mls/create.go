@@ -88,9 +88,11 @@ type CommitResult struct {
 // MergePendingCommit once the delivery service accepted it (a commit sent
 // as PublicMessage may instead be fed back to ProcessMessage, which merges
 // it), ClearPendingCommit if it was refused.
-// An UpdatePath is included when required or with WithPath. Options:
-// WithPath, WithAuthenticatedData, WithHandshakeEncryption, WithPadding,
-// WithoutRatchetTreeExtension.
+// An UpdatePath is included when required, with WithPath, or with
+// WithLeafCredential (the path's leaf then carries the new credential and
+// signature key, and the group signs with it once the commit is merged).
+// Options: WithPath, WithLeafCredential, WithAuthenticatedData,
+// WithHandshakeEncryption, WithPadding, WithoutRatchetTreeExtension.
 func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResult, error) {
 	if err := g.canSend(); err != nil {
 		return nil, err
@@ -99,6 +101,10 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 		return nil, ErrPendingCommit
 	}
 	cfg := g.callConfig(opts)
+	id, err := g.rotation(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	me := wire.Sender{Type: wire.SenderTypeMember, LeafIndex: uint32(g.priv.Leaf)}
 	var list []resolvedProposal
 	var pors []wire.ProposalOrRef
@@ -122,9 +128,14 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	priv.Prune(plan.tree)
 	var commitSecret []byte // none: the zero vector
 	var path *tree.PathResult
-	if plan.pathRequired || cfg.forcePath {
+	nextSigner := g.signer // signs the new leaf and the GroupInfo
+	var tmpl *wire.LeafNode
+	if id != nil {
+		nextSigner, tmpl = id.signer, g.leafTemplate(id)
+	}
+	if plan.pathRequired || cfg.forcePath || id != nil {
 		path, err = tree.GeneratePath(plan.tree, tree.PathParams{
-			Sender: g.priv.Leaf, GroupID: g.ctx.GroupID, Signer: g.signer,
+			Sender: g.priv.Leaf, GroupID: g.ctx.GroupID, Signer: nextSigner, Leaf: tmpl,
 			Exclude: plan.added, GroupContext: ctxFunc,
 		})
 		if err != nil {
@@ -159,7 +170,7 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 	}
 	info := plan.info(newCtx.Epoch, false)
 	res := &CommitResult{Commit: msg, Info: info}
-	gi, err := signGroupInfo(g.s, g.signer, &newCtx, plan.tree, sec, ac.Auth.ConfirmationTag, g.priv.Leaf, &cfg)
+	gi, err := signGroupInfo(g.s, nextSigner, &newCtx, plan.tree, sec, ac.Auth.ConfirmationTag, g.priv.Leaf, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +186,9 @@ func (g *Group) Commit(proposals []*wire.Proposal, opts ...Option) (*CommitResul
 		content: wire.Encode(&ac.Content), ctx: newCtx, tree: plan.tree, priv: priv, sec: sec,
 		interim: interimHash(g.s, newCtx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag),
 		confTag: ac.Auth.ConfirmationTag, info: info,
+	}
+	if id != nil {
+		g.pending.signer, g.pending.sigPriv = id.signer, id.sigPriv
 	}
 	return res, nil
 }

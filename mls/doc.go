@@ -22,6 +22,19 @@
 // ExternalProposal (signers listed in the external_senders extension) or
 // NewMemberProposal.
 //
+// # Credential rotation
+//
+// A member changes the credential and signature key of its own leaf with
+// WithLeafCredential: in the UpdatePath of its commit (Update, Commit) or
+// in an Update proposal (ProposeUpdate) that another member commits (RFC
+// 9420 §7.3, §12.1.2). The new leaf is signed with the new key; the
+// message carrying it with the current one. Once the commit is merged (or
+// the commit including the proposal applied) the member signs with the
+// new key, and the others verify its messages with it only. Receivers
+// validate the new credential like any other (WithCredentialValidator)
+// and check that it succeeds the old one (WithCredentialSuccessor;
+// refusal: ErrCredentialSuccessor).
+//
 // # Messages
 //
 // Messages cross the API as encoded MLSMessage bytes. Application data is

@@ -73,6 +73,9 @@ var (
 	// ErrReInit: a commit with a ReInit proposal was applied; the group
 	// must not be used to send anymore (RFC 9420 §12.4.2).
 	ErrReInit = errors.New("mls: group was reinitialised")
+	// ErrCredentialSuccessor: a member's new credential is not a valid
+	// successor of its old one (see WithCredentialSuccessor).
+	ErrCredentialSuccessor = errors.New("mls: credential is not a valid successor")
 	// ErrState: a persisted state could not be restored.
 	ErrState = errors.New("mls: invalid persisted state")
 	// ErrInvalidArgument: a caller passed an invalid argument.

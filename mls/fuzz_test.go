@@ -63,6 +63,18 @@ func FuzzUnmarshalState(f *testing.F) {
 	f.Add(state)
 	f.Add(state[:len(state)/2])
 	f.Add([]byte("agw-mls-state\x01"))
+	// A state with a pending Update proposal that rotates the credential.
+	priv, _, err := bob.s.GenerateSignatureKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := bob.ProposeUpdate(WithLeafCredential(BasicCredential([]byte("bob#2")), priv)); err != nil {
+		f.Fatal(err)
+	}
+	if state, err = bob.MarshalState(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(state)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, err := UnmarshalState(b)
 		if err != nil {

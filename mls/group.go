@@ -31,6 +31,7 @@ type Group struct {
 
 	proposals      []cachedProposal  // proposals received in this epoch
 	pendingUpdates map[string][]byte // own Update proposals: encryption key -> private key
+	pendingSigs    map[string][]byte // own Update proposals with a new credential: encryption key -> signature private key
 	resumption     []epochPSK        // resumption secrets of past epochs, oldest first
 	pending        *pendingCommit
 	removed        bool
@@ -193,6 +194,7 @@ func (g *Group) installEpoch(ctx wire.GroupContext, t *tree.Tree, priv *tree.Pri
 	g.confTag = confTag
 	g.proposals = nil
 	g.pendingUpdates = nil
+	g.pendingSigs = nil
 	g.pending = nil
 	g.f = &framer{
 		s: g.s, groupID: ctx.GroupID, epoch: ctx.Epoch, ctx: g.ctxBytes,

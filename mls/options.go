@@ -41,6 +41,9 @@ type config struct {
 	forcePath         bool
 	noExternalPub     bool
 	resync            bool
+	leafCred          *wire.Credential // WithLeafCredential: per call only
+	leafSigPriv       []byte
+	successor         CredentialSuccessor
 }
 
 func newConfig(opts []Option) config {
@@ -175,6 +178,36 @@ func WithAuthenticatedData(ad []byte) Option {
 
 // WithPath forces an UpdatePath in a commit even when none is required.
 func WithPath() Option { return func(c *config) { c.forcePath = true } }
+
+// WithLeafCredential makes a commit with a path (Commit, Update) or
+// ProposeUpdate give this member's new leaf the credential cred and the
+// signature key whose private key is sigPriv (RFC 9420 §7.3, §12.1.2): the
+// new LeafNode is signed with the new key, and once the commit is merged
+// (or the commit that includes the Update proposal is applied) the member
+// signs with it. A Commit given this option always includes a path. It
+// applies to one call: NewGroup, Join and UnmarshalState ignore it.
+func WithLeafCredential(cred Credential, sigPriv []byte) Option {
+	return func(c *config) {
+		cr := cloneCredential(cred)
+		c.leafCred = &cr
+		c.leafSigPriv = append([]byte(nil), sigPriv...)
+	}
+}
+
+// CredentialSuccessor is the Authentication Service's succession check
+// (RFC 9420 §5.3.1): old is a member's current credential, next the one
+// its new leaf carries. A non-nil error refuses the change.
+type CredentialSuccessor func(old, next Credential) error
+
+// WithCredentialSuccessor installs a check applied whenever a member's
+// credential or signature key changes, in a commit's UpdatePath or an
+// Update proposal, beside the CredentialValidator that validates the new
+// credential as any other. A refused change gives an error wrapping
+// ErrCredentialSuccessor (and ErrInvalidCommit or ErrInvalidProposal).
+// Without it every change the validator accepts is accepted.
+func WithCredentialSuccessor(f CredentialSuccessor) Option {
+	return func(c *config) { c.successor = f }
+}
 
 // WithResync makes JoinExternal remove the joiner's old appearance: the
 // leaf whose signature key equals the joiner's (RFC 9420 §12.4.3.2).

@@ -92,6 +92,9 @@ func (g *Group) checkProposal(sender wire.Sender, p *wire.Proposal) error {
 		if bytes.Equal(old.EncryptionKey, p.Update.LeafNode.EncryptionKey) {
 			return fmt.Errorf("%w: update keeps the encryption key", ErrInvalidProposal)
 		}
+		if err := g.checkSuccessor(tree.LeafIndex(sender.LeafIndex), old, &p.Update.LeafNode); err != nil {
+			return fmt.Errorf("%w: update: %w", ErrInvalidProposal, err)
+		}
 	case wire.ProposalTypeRemove:
 		if p.Remove == nil || g.tree.Leaf(tree.LeafIndex(p.Remove.Removed)) == nil {
 			return fmt.Errorf("%w: remove of a blank or unknown leaf", ErrInvalidProposal)

@@ -110,9 +110,17 @@ func (g *Group) ProposeRemove(leaf uint32, opts ...Option) ([]byte, error) {
 
 // ProposeUpdate proposes replacing this member's leaf with a fresh
 // encryption key (RFC 9420 §12.1.2). The private key is kept until the
-// epoch ends.
+// epoch ends. With WithLeafCredential the new leaf carries the new
+// credential and signature key (and is signed with it; the proposal
+// itself is signed with the current key); the member signs with the new
+// key once a commit that includes the proposal is applied.
 func (g *Group) ProposeUpdate(opts ...Option) ([]byte, error) {
 	if err := g.canSend(); err != nil {
+		return nil, err
+	}
+	cfg := g.callConfig(opts)
+	id, err := g.rotation(&cfg)
+	if err != nil {
 		return nil, err
 	}
 	old := g.tree.Leaf(g.priv.Leaf)
@@ -124,7 +132,11 @@ func (g *Group) ProposeUpdate(opts ...Option) ([]byte, error) {
 		EncryptionKey: pub, SignatureKey: old.SignatureKey, Credential: old.Credential,
 		Capabilities: old.Capabilities, Source: wire.LeafNodeSourceUpdate, Extensions: old.Extensions,
 	}
-	if err := tree.SignLeaf(g.signer, leaf, g.ctx.GroupID, g.priv.Leaf); err != nil {
+	signer := g.signer
+	if id != nil {
+		leaf.SignatureKey, leaf.Credential, signer = id.signer.PublicKey(), id.cred, id.signer
+	}
+	if err := tree.SignLeaf(signer, leaf, g.ctx.GroupID, g.priv.Leaf); err != nil {
 		return nil, err
 	}
 	msg, err := g.Propose(&wire.Proposal{Type: wire.ProposalTypeUpdate, Update: &wire.Update{LeafNode: *leaf}}, opts...)
@@ -135,6 +147,12 @@ func (g *Group) ProposeUpdate(opts ...Option) ([]byte, error) {
 		g.pendingUpdates = map[string][]byte{}
 	}
 	g.pendingUpdates[string(pub)] = priv
+	if id != nil {
+		if g.pendingSigs == nil {
+			g.pendingSigs = map[string][]byte{}
+		}
+		g.pendingSigs[string(pub)] = id.sigPriv
+	}
 	return msg, nil
 }
 

@@ -15,13 +15,19 @@ import (
 // stateMagic starts every persisted state; its last byte is the format
 // version. Version 1 (before the secret tree moved to package schedule)
 // is not read.
-var stateMagic = []byte("agw-mls-state\x02")
+var stateMagic = []byte("agw-mls-state\x03")
+
+// stateV2 is the format before credential rotation (no signature keys of
+// pending Update proposals); it is still read.
+const stateV2 = 2
 
 // MarshalState serialises the whole group state, private keys included,
 // so that UnmarshalState can restore it. The caller must encrypt it at
 // rest. A pending commit is not saved (merge or clear it first), nor are
-// the options that hold functions (credential validator, clock): pass
-// them again to UnmarshalState.
+// the options that hold functions (credential validator, successor
+// check, clock): pass them again to UnmarshalState. Format 3 adds the new
+// signature keys of pending Update proposals (WithLeafCredential); format
+// 2 is still read.
 func (g *Group) MarshalState() ([]byte, error) {
 	if g.pending != nil {
 		return nil, ErrPendingCommit
@@ -74,6 +80,7 @@ func (g *Group) MarshalState() ([]byte, error) {
 	w.Bool(g.cfg.noTreeExtension)
 	w.Bool(g.cfg.noExternalPub)
 	writeMap(w, g.cfg.psks)
+	writeMap(w, g.pendingSigs)
 	b, err := w.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrState, err)
@@ -117,6 +124,7 @@ func UnmarshalState(state []byte, opts ...Option) (*Group, error) {
 			o(&g.cfg)
 		}
 	}
+	g.cfg.leafCred, g.cfg.leafSigPriv = nil, nil // per call only
 	return g, nil
 }
 
@@ -127,8 +135,9 @@ func unmarshalState(state []byte) (*Group, error) {
 	if m == nil || string(m[:len(m)-1]) != string(stateMagic[:len(stateMagic)-1]) {
 		return nil, fmt.Errorf("not a group state")
 	}
-	if v, want := m[len(m)-1], stateMagic[len(stateMagic)-1]; v != want {
-		return nil, fmt.Errorf("state format version %d, this version reads %d", v, want)
+	version := m[len(m)-1]
+	if want := stateMagic[len(stateMagic)-1]; version != want && version != stateV2 {
+		return nil, fmt.Errorf("state format version %d, this version reads %d and %d", version, stateV2, want)
 	}
 	s, err := suiteOf(wire.CipherSuite(r.U16()))
 	if err != nil {
@@ -180,6 +189,10 @@ func unmarshalState(state []byte) (*Group, error) {
 	cfg.noTreeExtension = r.Bool()
 	cfg.noExternalPub = r.Bool()
 	cfg.psks = readMap(r)
+	var sigs map[string][]byte
+	if version > stateV2 {
+		sigs = readMap(r)
+	}
 	if err := r.Finish(); err != nil {
 		return nil, err
 	}
@@ -227,6 +240,12 @@ func unmarshalState(state []byte) (*Group, error) {
 	g.f.keys = keys
 	g.proposals = props
 	g.pendingUpdates = updates
+	for k := range sigs {
+		if _, ok := updates[k]; !ok {
+			return nil, fmt.Errorf("signature key of an unknown update")
+		}
+	}
+	g.pendingSigs = sigs
 	g.resumption = resumption
 	g.removed = removed
 	g.reinit = reinit

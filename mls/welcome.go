@@ -166,7 +166,9 @@ func newGroupState(s *suite.Suite, cfg *config, sigPriv []byte) (*Group, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature key: %w", ErrInvalidArgument, err)
 	}
-	return &Group{s: s, cfg: *cfg, sigPriv: append([]byte(nil), sigPriv...), signer: signer}, nil
+	g := &Group{s: s, cfg: *cfg, sigPriv: append([]byte(nil), sigPriv...), signer: signer}
+	g.cfg.leafCred, g.cfg.leafSigPriv = nil, nil // per call only
+	return g, nil
 }
 
 // groupInfoTree returns the tree from the GroupInfo's ratchet_tree
