@@ -40,6 +40,7 @@ type inCall struct {
 
 	start      int64       // unix nanos
 	halfClosed bool        // the open held the whole request
+	requestLen int         // messages in the open
 	accepted   atomic.Bool // the accept went (acceptSent, for the sweeper)
 	kicked     bool        // the sweeper sent the accept alone (sweeper only)
 }
@@ -49,6 +50,11 @@ type inCall struct {
 const acceptDelay = 20 * time.Millisecond
 
 var streamDesc = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
+
+// oneRequestDesc replays a call whose whole request is one message: gRPC
+// sends it with the end of the stream, one HTTP/2 frame fewer than a
+// message and a half-close. The answer may still be a stream.
+var oneRequestDesc = &grpc.StreamDesc{ServerStreams: true}
 
 func (c *inCall) deliver(f *agpv1.RpcFrame) {
 	c.dmu.Lock() // frames may be dispatched from several goroutines
@@ -119,7 +125,7 @@ func (l *Layer) open(hmd map[string]string, f *agpv1.RpcFrame) {
 	ctx, cancel := context.WithCancelCause(parent)
 	c := &inCall{
 		l: l, id: f.GetCallId(), caller: caller, replyTo: o.GetReplyTo(), method: o.GetMethod(),
-		start: time.Now().UnixNano(), halfClosed: f.GetHalfClose(),
+		start: time.Now().UnixNano(), halfClosed: f.GetHalfClose(), requestLen: len(f.GetMessages()),
 		accept: &agpv1.RpcAccept{Responder: l.name, Topic: l.topic, InitialWindow: uint32(l.cfg.Window)},
 		ctx:    ctx, cancel: cancel,
 		inbox:   newInbox(2*l.cfg.Window + 16),
@@ -177,7 +183,11 @@ func (c *inCall) serve(timeout time.Duration, wmd *agpv1.RpcMetadata, halfClosed
 		// already works on the call meanwhile.
 		go func() { _ = c.sendFirst(nil) }()
 	}
-	cs, err := l.app.NewStream(ctx, streamDesc, c.method, grpc.ForceCodecV2(rawCodec{}))
+	desc := streamDesc
+	if halfClosed && c.requestLen == 1 {
+		desc = oneRequestDesc
+	}
+	cs, err := l.app.NewStream(ctx, desc, c.method, grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		endErr = c.end(ctx, err, nil)
 		return
