@@ -389,3 +389,72 @@ func TestStateFormat2Read(t *testing.T) {
 		t.Fatalf("format 4: %v, want ErrState", err)
 	}
 }
+
+// A member whose only pending proposal is its own Update (here a
+// rotation) goes on sending with its current key; a member that received
+// a proposal may not until it commits or discards it.
+func TestOwnUpdateDoesNotBlockSending(t *testing.T) {
+	tg := rotGroup(t, 1, []string{"alice", "bob", "carol"})
+	alice, bob, carol := tg.members["alice"], tg.members["bob"], tg.members["carol"]
+	priv, pub := newSigKey(t, carol)
+	prop, err := carol.ProposeUpdate(WithLeafCredential(BasicCredential([]byte("carol#2")), priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.ProcessMessage(prop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.ProcessMessage(prop); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := carol.Encrypt([]byte("still the old key"))
+	if err != nil {
+		t.Fatalf("carol with her own pending update: %v", err)
+	}
+	if got, err := alice.ProcessMessage(msg); err != nil || string(got.Application) != "still the old key" {
+		t.Fatalf("%v", err)
+	}
+	if _, err := alice.Encrypt([]byte("x")); !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("alice holding carol's proposal sent: %v", err)
+	}
+	// Another own proposal blocks as before.
+	if _, err := carol.ProposeRemove(bob.LeafIndex()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Encrypt([]byte("x")); !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("carol with her own pending remove sent: %v", err)
+	}
+	// bob discards carol's proposal: he may send again, and his commit
+	// does not include it.
+	if bob.DiscardProposal([]byte("no such ref")) {
+		t.Fatal("discarded an unknown proposal")
+	}
+	if !bob.DiscardProposal(p.ProposalRef) || bob.PendingProposals() != 0 {
+		t.Fatal("proposal not discarded")
+	}
+	if _, err := bob.Encrypt([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// alice commits the update: carol signs with her new key.
+	res, err := alice.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(carol.signer.PublicKey(), pub) {
+		t.Fatal("carol does not sign with her new key")
+	}
+	msg, err = carol.Encrypt([]byte("new key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ProcessMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -329,5 +329,36 @@ func (g *Group) memberKey(l uint32) ([]byte, error) {
 
 // PendingProposals returns how many proposals of the current epoch are
 // cached for the next commit. A member that holds proposals must commit
-// before it sends application data (Encrypt refuses until then).
+// before it sends application data (Encrypt refuses until then), except
+// for its own Update proposals: until another member commits one, the
+// member goes on sending with its current leaf.
 func (g *Group) PendingProposals() int { return len(g.proposals) }
+
+// blockingProposals counts the cached proposals that forbid sending
+// application data: all but this member's own Update proposals, which
+// change nothing of what it sends until they are committed.
+func (g *Group) blockingProposals() int {
+	n := 0
+	for i := range g.proposals {
+		cp := &g.proposals[i]
+		if cp.proposal.Type == wire.ProposalTypeUpdate && cp.sender.Type == wire.SenderTypeMember && cp.sender.LeafIndex == uint32(g.priv.Leaf) {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// DiscardProposal drops a cached proposal of the current epoch (ref is
+// Processed.ProposalRef): a member that would commit it but cannot (the
+// commit fails, or the application refuses it) is not kept from sending
+// by it. It reports whether the proposal was cached.
+func (g *Group) DiscardProposal(ref []byte) bool {
+	for i := range g.proposals {
+		if bytes.Equal(g.proposals[i].ref, ref) {
+			g.proposals = slices.Delete(g.proposals, i, i+1)
+			return true
+		}
+	}
+	return false
+}

@@ -294,9 +294,9 @@ func (g *Group) AppendEncryptVec(dst []byte, parts [][]byte, opts ...Option) ([]
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
-	if len(g.proposals) > 0 {
+	if n := g.blockingProposals(); n > 0 {
 		// §12.4: a member that saw proposals must commit before sending data.
-		return nil, fmt.Errorf("%w: commit the %d pending proposals first", ErrInvalidMessage, len(g.proposals))
+		return nil, fmt.Errorf("%w: commit the %d pending proposals first", ErrInvalidMessage, n)
 	}
 	cfg := g.callConfig(opts)
 	fc := &wire.FramedContent{
