@@ -96,13 +96,14 @@ func (m *Manager) leafOptions(id *me) []mls.Option {
 		mls.WithSignatureKey(id.sigKey), mls.WithCapabilities(caps),
 		mls.WithLeafExtensions(wire.Extension{Type: ExtensionNodeID, Data: []byte(m.node)}),
 		mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now),
-		mls.WithEpochWindow(m.cfg.EpochWindow),
+		mls.WithEpochWindow(m.cfg.EpochWindow), mls.WithCredentialSuccessor(m.credentialSuccessor),
 	}
 }
 
 // groupOptions are the options of every group operation.
 func (m *Manager) groupOptions() []mls.Option {
-	return []mls.Option{mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now), mls.WithEpochWindow(m.cfg.EpochWindow)}
+	return []mls.Option{mls.WithCredentialValidator(m.validateCredential), mls.WithClock(m.now), mls.WithEpochWindow(m.cfg.EpochWindow),
+		mls.WithCredentialSuccessor(m.credentialSuccessor)}
 }
 
 // keyPackageNode returns the node id a KeyPackage's leaf claims.

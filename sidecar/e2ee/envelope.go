@@ -41,6 +41,15 @@ const (
 	// asks the next member to replace its leaf with the KeyPackage in Body
 	// (a committer cannot remove itself).
 	KindHandover
+	// KindUpdate carries a member's Update proposal (an MLS PublicMessage)
+	// to the committer, which commits it at once: the member's leaf with
+	// its rotated certificate, in place.
+	KindUpdate
+	// KindCommitBundle carries a commit to a member together with the
+	// proposals it includes by reference that the member has not seen
+	// (a KindUpdate from another member): Body is a bundle (see
+	// encodeBundle), the proposals first and the commit last.
+	KindCommitBundle
 	kindMax
 )
 
@@ -64,6 +73,10 @@ func (k Kind) String() string {
 		return "no_group"
 	case KindHandover:
 		return "handover"
+	case KindUpdate:
+		return "update"
+	case KindCommitBundle:
+		return "commit_bundle"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -131,6 +144,49 @@ func (e *Envelope) UnmarshalBinary(b []byte) error {
 	}
 	*e = Envelope{Kind: k, Name: name, Body: b}
 	return nil
+}
+
+// maxBundle is the most MLS messages in a bundle.
+const maxBundle = 16
+
+// encodeBundle encodes MLS messages as a bundle: for each, its uint32
+// length and its bytes.
+func encodeBundle(msgs [][]byte) []byte {
+	n := 0
+	for _, b := range msgs {
+		n += 4 + len(b)
+	}
+	out := make([]byte, 0, n)
+	for _, b := range msgs {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
+		out = append(out, b...)
+	}
+	return out
+}
+
+// decodeBundle splits a bundle into its messages (1 to maxBundle, none
+// empty), which alias b.
+func decodeBundle(b []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(out) == maxBundle {
+			return nil, fmt.Errorf("%w: more than %d messages in a bundle", ErrEnvelope, maxBundle)
+		}
+		if len(b) < 4 {
+			return nil, fmt.Errorf("%w: truncated bundle", ErrEnvelope)
+		}
+		n := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if n == 0 || uint64(n) > uint64(len(b)) {
+			return nil, fmt.Errorf("%w: bundle message of %d bytes, %d left", ErrEnvelope, n, len(b))
+		}
+		out = append(out, b[:n:n])
+		b = b[n:]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: empty bundle", ErrEnvelope)
+	}
+	return out, nil
 }
 
 // peekPrivate returns the group id and epoch of an encoded MLSMessage

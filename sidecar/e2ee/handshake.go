@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/agwproject/agw/mls"
+	"github.com/agwproject/agw/mls/wire"
 )
 
 // HandleHandshake processes a handshake envelope that node from sent to
@@ -39,7 +41,16 @@ func (m *Manager) HandleHandshake(ctx context.Context, from string, msg []byte) 
 	case e.Kind == KindWelcome:
 		return m.onWelcome(from, e.Name, e.Body)
 	case e.Kind == KindCommit:
-		return m.onCommit(ctx, from, e.Name, e.Body)
+		return m.onCommit(ctx, from, e.Name, [][]byte{e.Body})
+	case e.Kind == KindCommitBundle:
+		msgs, err := decodeBundle(e.Body)
+		if err != nil {
+			m.security(EventMalformed, from, e.Name, err)
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		return m.onCommit(ctx, from, e.Name, msgs)
+	case e.Kind == KindUpdate:
+		return m.onUpdate(ctx, from, e.Name, e.Body)
 	case e.Kind == KindInvite && e.Name != "":
 		return m.onInvite(ctx, from, e.Name, e.Body)
 	case e.Kind == KindEpochRequest:
@@ -128,14 +139,16 @@ func (m *Manager) onWelcome(from, name string, body []byte) error {
 	return nil
 }
 
-// onCommit applies a commit of a group this sidecar is in.
-func (m *Manager) onCommit(ctx context.Context, from, name string, body []byte) error {
+// onCommit applies a commit of a group this sidecar is in: msgs is the
+// commit, after the proposals it includes that this member has not seen
+// (KindCommitBundle).
+func (m *Manager) onCommit(ctx context.Context, from, name string, msgs [][]byte) error {
 	gr := m.groupFor(from, name)
 	if gr == nil {
 		return nil // not (or no longer) a member: nothing to apply
 	}
 	gr.mu.Lock()
-	err := m.applyCommit(gr, from, body)
+	err := m.applyCommit(gr, from, msgs)
 	removed := gr.g.Removed()
 	gr.mu.Unlock()
 	if removed {
@@ -153,14 +166,42 @@ func (m *Manager) onCommit(ctx context.Context, from, name string, body []byte) 
 	return err
 }
 
-// applyCommit processes a commit and any buffered later ones; call with
-// gr.mu held.
-func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
-	p, err := gr.g.ProcessMessage(body)
+// applyCommit processes a commit, after the proposals of its bundle (msgs:
+// proposals first, the commit last), and any buffered later ones; call
+// with gr.mu held. A bundle is applied whole or not at all: the proposals
+// of a refused commit are discarded.
+func (m *Manager) applyCommit(gr *group, from string, msgs [][]byte) error {
+	var refs [][]byte
+	discard := func() {
+		for _, r := range refs {
+			gr.g.DiscardProposal(r)
+		}
+	}
+	var p *mls.Processed
+	var err error
+	for i, b := range msgs {
+		if p, err = gr.g.ProcessMessage(b); err != nil {
+			break
+		}
+		last := i == len(msgs)-1
+		if !last && p.Kind == mls.KindProposal {
+			refs = append(refs, p.ProposalRef)
+			continue
+		}
+		if last && p.Kind == mls.KindCommit {
+			break
+		}
+		discard()
+		m.security(EventMalformed, from, gr.name, fmt.Errorf("%s sent as a commit", p.Kind))
+		return ErrRefused
+	}
+	if err != nil {
+		discard()
+	}
 	switch {
 	case errors.Is(err, mls.ErrFutureEpoch):
 		if len(gr.future) < 16 {
-			gr.future = append(gr.future, append([]byte(nil), body...))
+			gr.future = append(gr.future, encodeBundle(msgs))
 		}
 		return nil
 	case errors.Is(err, mls.ErrWrongEpoch):
@@ -171,12 +212,12 @@ func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
 		name := gr.name
 		m.goAsync(func(ctx context.Context) { _ = m.onInvite(ctx, from, name, nil) })
 		return nil
+	case errors.Is(err, mls.ErrCredentialSuccessor):
+		m.security(EventCredential, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
 	case err != nil:
 		m.security(EventForgedCommit, from, gr.name, err)
 		return fmt.Errorf("%w: %w", ErrRefused, err)
-	case p.Kind != mls.KindCommit:
-		m.security(EventMalformed, from, gr.name, fmt.Errorf("%s sent as a commit", p.Kind))
-		return ErrRefused
 	}
 	m.met.commits.Inc()
 	if err := gr.refresh(); err != nil {
@@ -193,7 +234,9 @@ func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
 		if gr.g.Removed() {
 			break
 		}
-		_ = m.applyCommit(gr, from, b)
+		if msgs, err := decodeBundle(b); err == nil {
+			_ = m.applyCommit(gr, from, msgs)
+		}
 	}
 	return nil
 }
@@ -201,12 +244,29 @@ func (m *Manager) applyCommit(gr *group, from string, body []byte) error {
 // commitAndSend sends a staged commit to every member but this sidecar and
 // skip, then merges it; call with gr.mu held.
 func (m *Manager) commitAndSend(ctx context.Context, gr *group, res *mls.CommitResult, skip string) error {
+	return m.commitAndSendWith(ctx, gr, res, skip, "", nil)
+}
+
+// commitAndSendWith is commitAndSend for a commit that includes the
+// proposals props of member proposer by reference: proposer gets the
+// commit alone, every other member the proposals and the commit in one
+// envelope (KindCommitBundle), so that it holds them only while it applies
+// the commit.
+func (m *Manager) commitAndSendWith(ctx context.Context, gr *group, res *mls.CommitResult, skip, proposer string, props [][]byte) error {
 	name := gr.name
 	if gr.kind == kindP2P {
 		name = ""
 	}
+	var bundle []byte
+	if len(props) > 0 {
+		bundle = encodeBundle(append(slices.Clip(props), res.Commit))
+	}
 	for _, n := range gr.memberNodes(m.node) {
-		if n != skip {
+		switch {
+		case n == skip:
+		case bundle != nil && n != proposer:
+			m.send(ctx, n, Envelope{Kind: KindCommitBundle, Name: name, Body: bundle})
+		default:
 			m.send(ctx, n, Envelope{Kind: KindCommit, Name: name, Body: res.Commit})
 		}
 	}
@@ -263,5 +323,73 @@ func (m *Manager) onEpochRequest(ctx context.Context, from, name string) error {
 		gr.freshFor = map[string]time.Time{}
 	}
 	gr.freshFor[from] = now
+	return nil
+}
+
+// onUpdate: a member whose certificate rotated sends its Update proposal
+// (the new credential in its leaf) to this sidecar, the committer, which
+// commits it at once with a path; the other members get the proposal with
+// the commit.
+func (m *Manager) onUpdate(ctx context.Context, from, name string, body []byte) error {
+	gr := m.groupFor(from, name)
+	if gr == nil {
+		return nil
+	}
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	leaf := gr.leafOf(from)
+	if leaf < 0 || gr.committer() != m.node || gr.g.Removed() {
+		return nil // the member retries with the committer it learns
+	}
+	if err := updateFrom(body, uint32(leaf)); err != nil {
+		m.security(EventWrongSender, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	p, err := gr.g.ProcessMessage(body)
+	switch {
+	case errors.Is(err, mls.ErrWrongEpoch):
+		return nil // a commit crossed it: the member proposes again
+	case errors.Is(err, mls.ErrCredentialSuccessor), errors.Is(err, mls.ErrInvalidLeafNode):
+		m.security(EventCredential, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case err != nil:
+		m.security(EventForgedCommit, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	res, err := gr.g.Commit(nil)
+	if err != nil {
+		gr.g.ClearPendingCommit()
+		gr.g.DiscardProposal(p.ProposalRef)
+		m.security(EventCredential, from, gr.name, err)
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if err := m.commitAndSendWith(ctx, gr, res, "", from, [][]byte{body}); err != nil {
+		return err
+	}
+	gr.lastRotation, gr.sent = m.now(), 0
+	m.met.rotations.Inc()
+	m.log.Info("mls member's credential updated in place", "group", gr.name, "member", from, "epoch", gr.g.Epoch())
+	return nil
+}
+
+// updateFrom checks, before it is processed, that an MLS message is an
+// Update proposal in a PublicMessage from member leaf: the committer
+// commits nothing else that a KindUpdate carries.
+func updateFrom(b []byte, leaf uint32) error {
+	var msg wire.MLSMessage
+	if err := wire.Decode(b, &msg); err != nil {
+		return fmt.Errorf("e2ee: update: %w", err)
+	}
+	pm := msg.PublicMessage
+	if msg.WireFormat != wire.WireFormatPublicMessage || pm == nil {
+		return errors.New("e2ee: update: not a PublicMessage")
+	}
+	c := &pm.Content
+	if c.ContentType != wire.ContentTypeProposal || c.Proposal == nil || c.Proposal.Type != wire.ProposalTypeUpdate {
+		return errors.New("e2ee: update: not an Update proposal")
+	}
+	if c.Sender.Type != wire.SenderTypeMember || c.Sender.LeafIndex != leaf {
+		return fmt.Errorf("e2ee: update from leaf %d sent by the member at leaf %d", c.Sender.LeafIndex, leaf)
+	}
 	return nil
 }

@@ -1,10 +1,15 @@
 package e2ee
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/agwproject/agw/internal/identity"
+	"github.com/agwproject/agw/mls"
+	"github.com/agwproject/agw/mls/wire"
 )
 
 // snapshot returns the groups and pending channel joins.
@@ -44,6 +49,9 @@ func (m *Manager) tick(ctx context.Context) {
 func (m *Manager) maintain(ctx context.Context, gr *group, now time.Time) {
 	if gr.g.Removed() {
 		return
+	}
+	if !m.updateLeaf(ctx, gr) {
+		m.goAsync(func(ctx context.Context) { m.replaceLeaf(ctx, gr) })
 	}
 	if gr.kind == kindChannel {
 		// Every member reads the roster on every tick, not only the
@@ -102,11 +110,9 @@ func (m *Manager) freshenRestored(ctx context.Context) {
 }
 
 // identityChanged follows the identity Source: a rotated certificate
-// replaces this sidecar's leaf in every group (the mls library keeps a
-// leaf's credential across Update commits, so the leaf is replaced by a new
-// member with the new credential: a fresh session, or a Remove+Add commit
-// by the channel's committer); a changed bundle or deny list removes the
-// members whose credentials are now refused.
+// updates this sidecar's leaf in every group in place (see updateLeaf); a
+// changed bundle or deny list removes the members whose credentials are
+// now refused.
 func (m *Manager) identityChanged(ctx context.Context, ev identity.Event) {
 	m.log.Info("identity changed", "changes", ev.Changes.String())
 	groups, _ := m.snapshot()
@@ -143,8 +149,22 @@ func (m *Manager) revalidate(ctx context.Context, gr *group) {
 	}
 }
 
-// renewLeaf replaces this sidecar's leaf after a certificate rotation.
+// renewLeaf brings this sidecar's leaf in gr to its current certificate:
+// in place (updateLeaf), or else by replacing the leaf (replaceLeaf).
 func (m *Manager) renewLeaf(ctx context.Context, gr *group) {
+	gr.mu.Lock()
+	ok := m.updateLeaf(ctx, gr)
+	gr.mu.Unlock()
+	if !ok {
+		m.replaceLeaf(ctx, gr)
+	}
+}
+
+// replaceLeaf replaces this sidecar's leaf after a certificate rotation
+// that could not be made in place (the SPIFFE id changed, or the update
+// failed): a fresh session, a Remove+Add commit by the channel's committer,
+// or for the committer a hand-over to the next member (KindHandover).
+func (m *Manager) replaceLeaf(ctx context.Context, gr *group) {
 	gr.mu.Lock()
 	kind, name, c := gr.kind, gr.name, gr.committer()
 	gr.mu.Unlock()
@@ -190,4 +210,163 @@ func (m *Manager) renewLeaf(ctx context.Context, gr *group) {
 			m.send(ctx, lowest(others), Envelope{Kind: KindHandover, Name: name, Body: req.kpb.Bytes()})
 		}
 	}
+}
+
+// leafRenewal is the state of an in-place update of this sidecar's leaf in
+// one group (see updateLeaf).
+type leafRenewal struct {
+	epoch    uint64    // epoch of the Update proposal in flight
+	sent     time.Time // when it was sent (zero: none)
+	fallback time.Time // when the leaf's replacement started (zero: none)
+}
+
+// renewals holds the in-place updates in progress, by group. An entry
+// lives from a certificate rotation until the group's leaf carries the new
+// certificate (or the group is gone: entries older than renewalTTL are
+// forgotten).
+var renewals = struct {
+	sync.Mutex
+	m map[*group]leafRenewal
+}{m: map[*group]leafRenewal{}}
+
+const renewalTTL = 10 * time.Minute
+
+func renewalOf(gr *group) leafRenewal {
+	renewals.Lock()
+	defer renewals.Unlock()
+	return renewals.m[gr]
+}
+
+func setRenewal(gr *group, r leafRenewal) {
+	renewals.Lock()
+	defer renewals.Unlock()
+	if r == (leafRenewal{}) {
+		delete(renewals.m, gr)
+		return
+	}
+	renewals.m[gr] = r
+	for g, x := range renewals.m {
+		if t := later(x.sent, x.fallback); time.Since(t) > renewalTTL {
+			delete(renewals.m, g)
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// ownLeaf returns this member's leaf in g.
+func ownLeaf(g *mls.Group) *mls.Member {
+	me := g.LeafIndex()
+	for _, mem := range g.Members() {
+		if mem.Index == me {
+			return &mem
+		}
+	}
+	return nil
+}
+
+// updateLeaf makes this sidecar's leaf in gr carry its current certificate
+// in place, without a Welcome or a new leaf: the committer commits an
+// Update with path with the new credential and signature key; another
+// member sends an Update proposal with them to the committer (KindUpdate),
+// which commits it. It reports false when the leaf must be replaced
+// instead (replaceLeaf): the certificate names another SPIFFE id, the
+// update failed, or the committer did not commit the proposal within
+// JoinTimeout. Call with gr.mu held.
+func (m *Manager) updateLeaf(ctx context.Context, gr *group) bool {
+	if gr.g.Removed() {
+		return true
+	}
+	snap := m.src.Current()
+	own := ownLeaf(gr.g)
+	if own == nil || len(own.Credential.Certificates) == 0 {
+		return true
+	}
+	if bytes.Equal(own.Credential.Certificates[0], snap.Leaf().Raw) {
+		if renewalOf(gr) != (leafRenewal{}) {
+			setRenewal(gr, leafRenewal{})
+		}
+		return true
+	}
+	now := m.now()
+	r := renewalOf(gr)
+	if !r.fallback.IsZero() {
+		if now.Sub(r.fallback) < m.cfg.JoinTimeout {
+			return true // a replacement in progress
+		}
+		setRenewal(gr, leafRenewal{fallback: now}) // try it again
+		return false
+	}
+	fallback := func(reason string, err error) bool {
+		m.log.Warn("mls leaf not updated in place: replacing it", "group", gr.name, "reason", reason, "err", err)
+		setRenewal(gr, leafRenewal{fallback: now})
+		return false
+	}
+	if old, cur := credentialSPIFFE(own.Credential), snap.ID().String(); old == "" || old != cur {
+		return fallback("SPIFFE id changed", fmt.Errorf("%q -> %q", old, cur))
+	}
+	id, err := m.currentIdentity()
+	if err != nil {
+		return fallback("identity", err)
+	}
+	leafCred := mls.WithLeafCredential(id.cred, id.sigKey)
+	c := gr.committer()
+	if c == m.node {
+		res, err := gr.g.Update(leafCred)
+		if err != nil {
+			gr.g.ClearPendingCommit()
+			return fallback("update", err)
+		}
+		if err := m.commitAndSend(ctx, gr, res, ""); err != nil {
+			return fallback("commit", err)
+		}
+		gr.lastRotation, gr.sent, gr.restored = now, 0, false
+		m.met.rotations.Inc()
+		setRenewal(gr, leafRenewal{})
+		m.log.Info("mls leaf credential updated in place", "group", gr.name, "epoch", gr.g.Epoch())
+		return true
+	}
+	if !r.sent.IsZero() && r.epoch == gr.g.Epoch() {
+		if now.Sub(r.sent) < m.cfg.JoinTimeout {
+			return true // the proposal is on its way
+		}
+		return fallback("update proposal not committed", fmt.Errorf("committer %s", c))
+	}
+	prop, err := gr.g.ProposeUpdate(leafCred)
+	if err != nil {
+		return fallback("update proposal", err)
+	}
+	setRenewal(gr, leafRenewal{epoch: gr.g.Epoch(), sent: now})
+	m.saveGroup(gr)
+	name := gr.name
+	if gr.kind == kindP2P {
+		name = ""
+	}
+	m.send(ctx, c, Envelope{Kind: KindUpdate, Name: name, Body: prop})
+	m.log.Info("mls leaf update proposed", "group", gr.name, "committer", c, "epoch", gr.g.Epoch())
+	return true
+}
+
+// credentialSPIFFE returns the SPIFFE id of an X.509 credential, or "".
+func credentialSPIFFE(c wire.Credential) string {
+	return leafSPIFFE(&wire.LeafNode{Credential: c})
+}
+
+// credentialSuccessor is the MLS succession check (RFC 9420 §5.3.1): a
+// member's new credential must name the SPIFFE id of its old one. The
+// new credential itself is validated against the trust bundle and the
+// deny list by validateCredential, as every credential.
+func (m *Manager) credentialSuccessor(old, next wire.Credential) error {
+	o, n := credentialSPIFFE(old), credentialSPIFFE(next)
+	if o == "" || o != n {
+		err := fmt.Errorf("e2ee: credential of %q does not succeed %q", n, o)
+		m.security(EventCredential, "", "", err)
+		return err
+	}
+	return nil
 }

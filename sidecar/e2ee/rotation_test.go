@@ -139,7 +139,11 @@ func TestCertificateRotationRenewsLeaves(t *testing.T) {
 	})
 	converged(t, nodes, a, b)
 	broadcast(t, b, "with the new key", a)
-	eventually(t, "b uses the new session", func() bool { g, _ := groupOf(b, "n1"); return g.GroupID != p0.GroupID })
+	// The session is updated in place (same group, a later epoch).
+	eventually(t, "b's session in the new epoch", func() bool {
+		g, _ := groupOf(b, "n1")
+		return g.GroupID == p0.GroupID && g.Epoch > p0.Epoch
+	})
 	ct, err := b.SealPeer(ctxT(t), "n1", nil, []byte("p2p new key"))
 	if err != nil {
 		t.Fatal(err)
