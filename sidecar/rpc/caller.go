@@ -55,13 +55,10 @@ func (l *Layer) readUp(ss grpc.ServerStream, done <-chan struct{}) <-chan upEven
 
 // peek waits up to d for an event.
 func peek(ch <-chan upEvent, d time.Duration) (upEvent, bool) {
-	for range 2 {
-		select {
-		case ev := <-ch:
-			return ev, true
-		default:
-		}
-		runtime.Gosched() // the reader is usually about to deliver it
+	select {
+	case ev := <-ch:
+		return ev, true
+	default:
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
