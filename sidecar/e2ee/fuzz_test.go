@@ -55,3 +55,24 @@ func FuzzHandleHandshake(f *testing.F) {
 		_, _ = m.Open(context.Background(), "n2", nil, ct)
 	})
 }
+
+// FuzzBundle: decodeBundle never panics, and what it decodes encodes back
+// to its input.
+func FuzzBundle(f *testing.F) {
+	f.Add(encodeBundle([][]byte{{1, 2, 3}, {4}}))
+	f.Add(encodeBundle([][]byte{{9}}))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 9, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := decodeBundle(b)
+		if err != nil {
+			return
+		}
+		if len(msgs) == 0 || len(msgs) > maxBundle {
+			t.Fatalf("%d messages", len(msgs))
+		}
+		if !bytes.Equal(encodeBundle(msgs), b) {
+			t.Fatal("round trip differs")
+		}
+	})
+}

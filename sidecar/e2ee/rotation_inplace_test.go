@@ -44,6 +44,24 @@ func leafOfNode(m *Manager, name, node string) (leafView, bool) {
 
 type counts struct{ welcomes, rejoins float64 }
 
+// settledCounts returns the Welcome and rejoin counts once they stayed the
+// same for 20 polls (a committer counts its Welcome after the joiner may
+// already use the group).
+func settledCounts(t *testing.T, ms ...*Manager) counts {
+	t.Helper()
+	var c counts
+	same := 0
+	eventually(t, "settled counts", func() bool {
+		if n := countsOf(ms...); n == c {
+			same++
+		} else {
+			c, same = n, 0
+		}
+		return same >= 20
+	})
+	return c
+}
+
 func countsOf(ms ...*Manager) counts {
 	var c counts
 	for _, m := range ms {
@@ -102,7 +120,7 @@ func TestCertificateRotationInPlace(t *testing.T) {
 			}
 			before[v] = l
 		}
-		c0 := countsOf(all...)
+		c0 := settledCounts(t, all...)
 		newCert := rotate(src, node)
 		eventually(t, node+"'s new certificate in every group", func() bool {
 			for _, v := range vs {
@@ -183,5 +201,123 @@ func TestCredentialSuccessorSameSPIFFE(t *testing.T) {
 	}
 	if events(m, EventCredential) != 2 {
 		t.Fatalf("security events %v", dumpEvents(m))
+	}
+}
+
+// fallbackCheck rotates node's certificate to one of SPIFFE id sid and
+// waits until every member of the channel sees it, through a replaced
+// leaf: a Welcome more, and the other members' groups agree.
+func fallbackCheck(t *testing.T, f *fixture, src *identity.Source, sid string, nodes []string, all ...*Manager) {
+	t.Helper()
+	svid, err := f.ca.Issue(identity.MustParseID(sid), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0 := settledCounts(t, all...)
+	if err := src.Rotate(svid, nil); err != nil {
+		t.Fatal(err)
+	}
+	node := src.Current().ID().String()
+	eventually(t, "new certificate in the channel at every member", func() bool {
+		for _, m := range all {
+			found := false
+			for _, n := range nodes {
+				if l, ok := leafOfNode(m, topic, n); ok && bytes.Equal(l.cert, svid.Certificates[0].Raw) {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	})
+	converged(t, nodes, all...)
+	if c1 := countsOf(all...); c1.welcomes <= c0.welcomes {
+		t.Fatalf("%s: no Welcome: the leaf was not replaced (%+v -> %+v)", node, c0, c1)
+	}
+}
+
+// A certificate with another SPIFFE id is not a successor: the sidecar
+// replaces its leaf (Remove+Add by the committer) instead.
+func TestCertificateRotationNewSPIFFEReplacesLeaf(t *testing.T) {
+	f := newFixture(t)
+	nodes := []string{"n1", "n2", "n3"}
+	f.roster.set(topic, nodes...)
+	srcB := f.source(f.ca, "n2")
+	a, c := f.manager("n1"), f.manager("n3")
+	b := f.managerWith("n2", srcB)
+	joinAll(t, a, b, c)
+	converged(t, nodes, a, b, c)
+	fallbackCheck(t, f, srcB, "spiffe://example.org/ns/agents/sa/n2-renamed", nodes, a, b, c)
+	broadcast(t, b, "after the replacement", a, c)
+	broadcast(t, a, "to the replaced leaf", b, c)
+}
+
+// An Update proposal that never reaches the committer: after JoinTimeout
+// the member replaces its leaf instead.
+func TestLostUpdateProposalReplacesLeaf(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.JoinTimeout = time.Second
+	nodes := []string{"n1", "n2"}
+	f.roster.set(topic, nodes...)
+	srcB := f.source(f.ca, "n2")
+	a, b := f.manager("n1"), f.managerWith("n2", srcB)
+	joinAll(t, a, b)
+	converged(t, nodes, a, b)
+	f.hub.mu.Lock()
+	f.hub.dropFn = func(from, to string, e Envelope) bool { return e.Kind == KindUpdate }
+	f.hub.mu.Unlock()
+	fallbackCheck(t, f, srcB, "spiffe://example.org/ns/agents/sa/n2", nodes, a, b)
+	broadcast(t, b, "after the replacement", a)
+}
+
+// The committer and a member rotate at once (their commit and proposal
+// may cross): both leaves are updated in place, without a Welcome.
+func TestSimultaneousRotationInPlace(t *testing.T) {
+	f := newFixture(t)
+	nodes := []string{"n1", "n2", "n3"}
+	f.roster.set(topic, nodes...)
+	srcA, srcB := f.source(f.ca, "n1"), f.source(f.ca, "n2")
+	a, b := f.managerWith("n1", srcA), f.managerWith("n2", srcB)
+	c := f.manager("n3")
+	joinAll(t, a, b, c)
+	converged(t, nodes, a, b, c)
+	mustSeal(t, b, "n1")
+	c0 := settledCounts(t, a, b, c)
+	certs := map[string][]byte{}
+	for node, src := range map[string]*identity.Source{"n1": srcA, "n2": srcB} {
+		svid, err := f.ca.Issue(identity.MustParseID("spiffe://example.org/ns/agents/sa/"+node), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs[node] = svid.Certificates[0].Raw
+		go func() { _ = src.Rotate(svid, nil) }()
+	}
+	eventually(t, "both new certificates everywhere", func() bool {
+		for node, cert := range certs {
+			for _, m := range []*Manager{a, b, c} {
+				if l, ok := leafOfNode(m, topic, node); !ok || !bytes.Equal(l.cert, cert) {
+					return false
+				}
+			}
+			for _, v := range [][2]string{{"n1", "n2"}, {"n2", "n1"}} {
+				m := map[string]*Manager{"n1": a, "n2": b}[v[0]]
+				if l, ok := leafOfNode(m, v[1], node); !ok || !bytes.Equal(l.cert, cert) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	converged(t, nodes, a, b, c)
+	if c1 := countsOf(a, b, c); c1 != c0 {
+		t.Fatalf("welcomes/rejoins %+v -> %+v: not in place", c0, c1)
+	}
+	broadcast(t, b, "after both rotations", a, c)
+	broadcast(t, a, "after both rotations", b, c)
+	ct := mustSeal(t, b, "n1")
+	if _, err := a.Open(ctxT(t), "n2", nil, ct); err != nil {
+		t.Fatal(err)
 	}
 }
