@@ -237,7 +237,9 @@ func renewalOf(gr *group) leafRenewal {
 	return renewals.m[gr]
 }
 
-func setRenewal(gr *group, r leafRenewal) {
+// setRenewal records r for gr (the zero value forgets it) and forgets the
+// entries older than renewalTTL at now.
+func setRenewal(gr *group, r leafRenewal, now time.Time) {
 	renewals.Lock()
 	defer renewals.Unlock()
 	if r == (leafRenewal{}) {
@@ -246,7 +248,7 @@ func setRenewal(gr *group, r leafRenewal) {
 	}
 	renewals.m[gr] = r
 	for g, x := range renewals.m {
-		if t := later(x.sent, x.fallback); time.Since(t) > renewalTTL {
+		if t := later(x.sent, x.fallback); now.Sub(t) > renewalTTL {
 			delete(renewals.m, g)
 		}
 	}
@@ -289,7 +291,7 @@ func (m *Manager) updateLeaf(ctx context.Context, gr *group) bool {
 	}
 	if bytes.Equal(own.Credential.Certificates[0], snap.Leaf().Raw) {
 		if renewalOf(gr) != (leafRenewal{}) {
-			setRenewal(gr, leafRenewal{})
+			setRenewal(gr, leafRenewal{}, time.Time{})
 		}
 		return true
 	}
@@ -299,12 +301,12 @@ func (m *Manager) updateLeaf(ctx context.Context, gr *group) bool {
 		if now.Sub(r.fallback) < m.cfg.JoinTimeout {
 			return true // a replacement in progress
 		}
-		setRenewal(gr, leafRenewal{fallback: now}) // try it again
+		setRenewal(gr, leafRenewal{fallback: now}, now) // try it again
 		return false
 	}
 	fallback := func(reason string, err error) bool {
 		m.log.Warn("mls leaf not updated in place: replacing it", "group", gr.name, "reason", reason, "err", err)
-		setRenewal(gr, leafRenewal{fallback: now})
+		setRenewal(gr, leafRenewal{fallback: now}, now)
 		return false
 	}
 	if old, cur := credentialSPIFFE(own.Credential), snap.ID().String(); old == "" || old != cur {
@@ -327,7 +329,7 @@ func (m *Manager) updateLeaf(ctx context.Context, gr *group) bool {
 		}
 		gr.lastRotation, gr.sent, gr.restored = now, 0, false
 		m.met.rotations.Inc()
-		setRenewal(gr, leafRenewal{})
+		setRenewal(gr, leafRenewal{}, now)
 		m.log.Info("mls leaf credential updated in place", "group", gr.name, "epoch", gr.g.Epoch())
 		return true
 	}
@@ -341,7 +343,7 @@ func (m *Manager) updateLeaf(ctx context.Context, gr *group) bool {
 	if err != nil {
 		return fallback("update proposal", err)
 	}
-	setRenewal(gr, leafRenewal{epoch: gr.g.Epoch(), sent: now})
+	setRenewal(gr, leafRenewal{epoch: gr.g.Epoch(), sent: now}, now)
 	m.saveGroup(gr)
 	name := gr.name
 	if gr.kind == kindP2P {
