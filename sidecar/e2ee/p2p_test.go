@@ -70,9 +70,13 @@ func TestSessionSimultaneousStart(t *testing.T) {
 	if got, err := a.Open(ctx, "b", nil, ctb); err != nil || string(got) != "from b" {
 		t.Fatalf("a opens: %q %v", got, err)
 	}
-	if len(a.Groups()) != 1 || len(b.Groups()) != 1 || a.Groups()[0].GroupID != b.Groups()[0].GroupID {
-		t.Fatalf("forked: %+v / %+v", a.Groups(), b.Groups())
-	}
+	// One session in the end: a hello that crossed the session's Welcome
+	// may make the pair renew it once (the replaced group stays openable,
+	// as the opens above show), but they settle on one group.
+	eventually(t, "one session on both sides", func() bool {
+		ga, gb := a.Groups(), b.Groups()
+		return len(ga) == 1 && len(gb) == 1 && ga[0].GroupID == gb[0].GroupID
+	})
 }
 
 func TestOpenRefusals(t *testing.T) {
