@@ -30,8 +30,11 @@ type identityKey struct{}
 // IdentityFromContext returns the caller identity the identity interceptor
 // stored.
 func IdentityFromContext(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(Identity)
-	return id, ok
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	if !ok || id == nil {
+		return Identity{}, false
+	}
+	return *id, true
 }
 
 // IdentityOf derives the identity of the peer p.
@@ -72,9 +75,9 @@ func certSubject(c *x509.Certificate) string {
 
 // identify stores the caller's identity in ctx; with localOnly it refuses
 // callers that are not on this host.
-func identify(ctx context.Context, localOnly bool) (context.Context, error) {
+func identify(ctx context.Context, c *identityCache, localOnly bool) (context.Context, error) {
 	p, _ := peer.FromContext(ctx)
-	id := IdentityOf(p)
+	id := c.get(p)
 	if localOnly && !id.Local {
 		return ctx, status.Errorf(codes.PermissionDenied, "this listener accepts local callers only (got %s)", id.Addr)
 	}
@@ -82,10 +85,12 @@ func identify(ctx context.Context, localOnly bool) (context.Context, error) {
 }
 
 // IdentityUnary records the caller identity (IdentityFromContext); with
-// localOnly it refuses remote callers with PERMISSION_DENIED.
+// localOnly it refuses remote callers with PERMISSION_DENIED. The identity
+// of a connection is derived once (see identityCache).
 func IdentityUnary(localOnly bool) grpc.UnaryServerInterceptor {
+	c := newIdentityCache()
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		ctx, err := identify(ctx, localOnly)
+		ctx, err := identify(ctx, c, localOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -95,8 +100,9 @@ func IdentityUnary(localOnly bool) grpc.UnaryServerInterceptor {
 
 // IdentityStream is IdentityUnary for streams.
 func IdentityStream(localOnly bool) grpc.StreamServerInterceptor {
+	c := newIdentityCache()
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		ctx, err := identify(ss.Context(), localOnly)
+		ctx, err := identify(ss.Context(), c, localOnly)
 		if err != nil {
 			return err
 		}
