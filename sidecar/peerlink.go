@@ -195,6 +195,8 @@ func (n *Node) dialOnce(p *peer, addr string) (up bool, err error) {
 		grpc.WithTransportCredentials(n.clientCreds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		// Fixed windows: no BDP pings (see peerWindow).
+		grpc.WithInitialWindowSize(peerWindow), grpc.WithInitialConnWindowSize(peerConnWindow),
 	}, n.opts.peerDialOps...)
 	cc, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
