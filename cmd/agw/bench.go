@@ -39,6 +39,11 @@ gRPC server process and compares their resident memory when idle.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			restore, err := applySidecarGC(cmd)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			fmt.Fprintf(out, "data plane: %d-byte messages, %s per throughput phase, window %d, latency at %d msg/s for %s\n",
 				opts.MessageSize, opts.Duration, opts.Window, opts.Rate, opts.RateFor)
 			rep, err := bench.RunDataPlane(ctx, opts)
@@ -103,6 +108,20 @@ gRPC server process and compares their resident memory when idle.`,
 	f.StringVar(&sidecarExe, "sidecar-binary", "", "binary whose `sidecar` subcommand is measured (default: agw-sidecar beside this binary, else this binary)")
 	cmd.AddCommand(newBenchConvergenceCmd(), newBenchMLSInteropCmd(), newBenchRPCCmd(), newBenchE2EECmd())
 	return cmd
+}
+
+// applySidecarGC applies the sidecar binary's garbage collector policy
+// (defaultGOGC, or AGW_GOGC and AGW_MEMORY_LIMIT as the sidecar reads them)
+// to this process, whose in-process sidecars are measured, and says so in
+// the output. The returned function restores the previous policy.
+func applySidecarGC(cmd *cobra.Command) (restore func(), err error) {
+	p, err := gcConfigFromEnv(os.Getenv).policy(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	restore = p.apply()
+	fmt.Fprintf(cmd.OutOrStdout(), "garbage collector: %s, as in the sidecar binary (AGW_GOGC, AGW_MEMORY_LIMIT)\n", p)
+	return restore, nil
 }
 
 func fileExists(p string) bool {

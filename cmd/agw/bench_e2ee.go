@@ -27,6 +27,11 @@ that exists only inside this harness: a running sidecar has no plaintext
 switch), then the time to admit a new member into channels of several sizes.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			restore, err := applySidecarGC(cmd)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			for _, fan := range []uint32{0, 1} {
 				o := opts
 				o.Fanout = fan

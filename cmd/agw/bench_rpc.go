@@ -20,6 +20,11 @@ func newBenchRPCCmd() *cobra.Command {
 			if runs < 1 {
 				return fmt.Errorf("--runs %d: want at least 1", runs)
 			}
+			restore, err := applySidecarGC(cmd)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			var rs []*rpc.BenchResult
 			for i := range runs {
 				r, err := rpc.Bench(cmd.Context(), cfg)

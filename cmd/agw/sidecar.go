@@ -40,7 +40,8 @@ type sidecarSetup struct {
 	mls     e2ee.Config
 	node    sidecar.Config
 	xds     xdsclient.Config
-	nodeSet bool // node id given by flag or AGW_NODE_ID
+	gc      gcConfig // the garbage collector's policy (AGW_GOGC, AGW_MEMORY_LIMIT)
+	nodeSet bool     // node id given by flag or AGW_NODE_ID
 	// identity, when set, replaces node.Identity (the demo's in-memory
 	// certificates); its owner closes it after the node.
 	identity *identity.Source
@@ -152,6 +153,7 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 	s.rpc, rpcErr = rpc.ConfigFromEnv()
 	s.mls, mlsErr = e2ee.ConfigFromEnv()
 	envErr = errors.Join(envErr, rpcErr, mlsErr)
+	s.gc = gcConfigFromEnv(os.Getenv)
 	s.nodeSet = os.Getenv("AGW_NODE_ID") != ""
 	if v, ok := os.LookupEnv("AGW_PEER_LISTEN"); ok && strings.TrimSpace(v) == "" {
 		// Set and empty means "no peers" (the env parser would apply the
@@ -170,7 +172,8 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 			if err := s.resolve(os.Getenv); err != nil {
 				return err
 			}
-			if err := errors.Join(s.validate(), g.log.Validate()); err != nil {
+			gcp, gcErr := s.gc.policy(os.Getenv)
+			if err := errors.Join(s.validate(), gcErr, g.log.Validate()); err != nil {
 				return err
 			}
 			if check {
@@ -190,6 +193,10 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Applied for the life of the process (restored when the
+			// command returns, for tests running it in process).
+			defer gcp.apply()()
+			log.Info("garbage collector", "policy", gcp.String())
 			return runSidecar(cmd.Context(), s, log)
 		},
 	}
@@ -205,6 +212,8 @@ func newSidecarCmd(g *globalFlags) *cobra.Command {
 			cmd.Flags().AddFlag(f)
 		}
 	})
+	cmd.Flags().StringVar(&s.gc.GOGC, "gogc", s.gc.GOGC, fmt.Sprintf("garbage collector target percentage or \"off\" (AGW_GOGC; empty: GOGC if set, else %d)", defaultGOGC))
+	cmd.Flags().StringVar(&s.gc.MemoryLimit, "memory-limit", s.gc.MemoryLimit, "soft memory limit such as 400MiB, about 90% of the container's (AGW_MEMORY_LIMIT; empty: GOMEMLIMIT if set, else none)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and exit")
 	return cmd
 }
