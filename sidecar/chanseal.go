@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	agpv1 "github.com/agwproject/agw/api/agp/v1"
@@ -21,18 +23,19 @@ import (
 type sealJob struct {
 	w     *wmsg
 	t0    int64
-	peers []*peer // the targets, in route order
+	peers []*peer // the targets, in route order (nil for a session's)
 }
 
 // chanSealer is the sealer of one channel (topic) or of the session with
-// one peer (session); users and the map entry are guarded by Node.sealMu.
+// one peer (session); the map entry is guarded by Node.sealMu, which its
+// end takes exclusively (users is read then).
 type chanSealer struct {
 	key     string // the topic, or sessionKey(peer)
 	topic   string
 	session *peer
 	q       chan sealJob
-	users   int  // forward calls about to queue a job
-	busy    bool // sealing a run (guarded by sealMu)
+	users   atomic.Int32 // forward calls about to queue a job
+	pending atomic.Int32 // jobs queued or being sealed
 	buf     []byte
 }
 
@@ -52,9 +55,19 @@ func (n *Node) acquireSealer(topic string, session *peer) *chanSealer {
 	if session != nil {
 		key = sessionKey(session.nodeID)
 	}
+	n.sealMu.RLock()
+	cs := n.sealers[key]
+	if cs != nil && (session == nil || cs.session == session) {
+		// Under the read lock: a sealer ends only under the write lock,
+		// and not while it has users.
+		cs.users.Add(1)
+		n.sealMu.RUnlock()
+		return cs
+	}
+	n.sealMu.RUnlock()
 	n.sealMu.Lock()
 	defer n.sealMu.Unlock()
-	cs := n.sealers[key]
+	cs = n.sealers[key]
 	if cs == nil || (session != nil && cs.session != session) {
 		if n.ctx.Err() != nil {
 			return nil
@@ -71,17 +84,14 @@ func (n *Node) acquireSealer(topic string, session *peer) *chanSealer {
 		n.sealers[key] = cs
 		n.wg.Go(func() { n.runSealer(cs) })
 	}
-	cs.users++
+	cs.users.Add(1)
 	return cs
 }
 
-func (n *Node) releaseSealer(cs *chanSealer) {
-	n.sealMu.Lock()
-	cs.users--
-	n.sealMu.Unlock()
-}
+func (n *Node) releaseSealer(cs *chanSealer) { cs.users.Add(-1) }
 
-// queueSeal queues a multicast of w to peers for its channel's seal,
+// queueSeal queues w for its seal: a multicast to peers in its channel
+// (session nil), or an anycast to session in their session (peers nil),
 // waiting at most PeerQueueWait for room. It reports whether it was
 // queued; if not, the drop is counted for each peer.
 func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer, session *peer) bool {
@@ -92,6 +102,7 @@ func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer, session *peer) bool {
 	defer n.releaseSealer(cs)
 	j := sealJob{w: w, t0: t0, peers: peers}
 	w.ref()
+	cs.pending.Add(1)
 	select {
 	case cs.q <- j:
 		return true
@@ -107,7 +118,11 @@ func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer, session *peer) bool {
 		case <-n.ctx.Done():
 		}
 	}
+	cs.pending.Add(-1)
 	w.unref()
+	if session != nil {
+		peers = []*peer{session}
+	}
 	for _, p := range peers {
 		p.drops.Add(1)
 	}
@@ -120,13 +135,19 @@ func (n *Node) queueSeal(w *wmsg, t0 int64, peers []*peer, session *peer) bool {
 func (n *Node) runSealer(cs *chanSealer) {
 	idle := time.NewTimer(sealerIdle)
 	defer idle.Stop()
-	jobs := make([]sealJob, 0, maxBatch)
+	jobs := make([]sealJob, 0, maxSealRun)
 	for {
 		select {
 		case j := <-cs.q:
 			jobs = append(jobs[:0], j)
+			// Under load, let the publishers queue more before sealing: a
+			// seal's signature and hashing cost little more for a longer
+			// run. When nothing else is runnable this returns at once.
+			if len(cs.q) < maxSealRun {
+				runtime.Gosched()
+			}
 		drain:
-			for len(jobs) < maxBatch {
+			for len(jobs) < maxSealRun {
 				select {
 				case j := <-cs.q:
 					jobs = append(jobs, j)
@@ -134,18 +155,13 @@ func (n *Node) runSealer(cs *chanSealer) {
 					break drain
 				}
 			}
-			n.sealMu.Lock()
-			cs.busy = true
-			n.sealMu.Unlock()
 			n.sealJobs(cs, jobs)
+			cs.pending.Add(-int32(len(jobs)))
 			clear(jobs)
-			n.sealMu.Lock()
-			cs.busy = false
-			n.sealMu.Unlock()
 			idle.Reset(sealerIdle)
 		case <-idle.C:
 			n.sealMu.Lock()
-			if cs.users == 0 && len(cs.q) == 0 {
+			if cs.users.Load() == 0 && len(cs.q) == 0 {
 				if n.sealers[cs.key] == cs {
 					delete(n.sealers, cs.key)
 				}
@@ -171,7 +187,11 @@ func (n *Node) runSealer(cs *chanSealer) {
 // smallest size limit among them, and queues each sealed run for its peers.
 func (n *Node) sealJobs(cs *chanSealer, jobs []sealJob) {
 	for i := 0; i < len(jobs); {
-		room := n.sealRoom(jobs[i].peers)
+		targets := jobs[i].peers
+		if cs.session != nil {
+			targets = []*peer{cs.session}
+		}
+		room := n.sealRoom(targets)
 		size := batchEntrySize(jobs[i].w)
 		j := i + 1
 		for ; j < len(jobs); j++ {
@@ -228,7 +248,7 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 	peers := run[0].peers
 	fan, dest, peerID := run[0].w.fanout, run[0].w.dest, ""
 	if cs.session != nil {
-		fan, peerID = 1, cs.session.nodeID
+		fan, peerID, peers = 1, cs.session.nodeID, []*peer{cs.session}
 	}
 	hdr := &agpv1.Header{Destination: dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
 	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, cs.topic, RoutingAAD("", dest, fan, 1), parts, len(run), cs.buf[:0])
@@ -257,15 +277,19 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 
 // sealersIdle reports whether no channel sealer holds or seals a message.
 func (n *Node) sealersIdle() bool {
-	n.sealMu.Lock()
-	defer n.sealMu.Unlock()
+	n.sealMu.RLock()
+	defer n.sealMu.RUnlock()
 	for _, cs := range n.sealers {
 		if cs == nil {
 			continue
 		}
-		if cs.busy || cs.users > 0 || len(cs.q) > 0 {
+		if cs.users.Load() > 0 || cs.pending.Load() > 0 {
 			return false
 		}
 	}
 	return true
 }
+
+// maxSealRun bounds the messages a sealer takes from its queue at once,
+// and so the messages in one seal.
+const maxSealRun = 64

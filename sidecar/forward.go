@@ -117,7 +117,7 @@ func (n *Node) forward(w *wmsg, from *agentConn, t0 int64) (local, remote uint32
 				continue
 			}
 			// Anycast: sealed by the session's sealer.
-			if n.queueSeal(w, t0, []*peer{p}, p) {
+			if n.queueSeal(w, t0, nil, p) {
 				remote++
 				if want != 0 && remote >= want {
 					break

@@ -60,7 +60,7 @@ type Node struct {
 
 	peersMu sync.RWMutex
 	// sealers: the channel sealers of multicasts (chanseal.go).
-	sealMu  sync.Mutex
+	sealMu  sync.RWMutex
 	sealers map[string]*chanSealer
 	sealLog atomic.Int64
 	peers   map[string]*peer
