@@ -23,11 +23,15 @@ func (m *Manager) channel(ctx context.Context, topic string) (*group, error) {
 	if topic == "" || len(topic) > MaxNameLen {
 		return nil, fmt.Errorf("e2ee: invalid channel name")
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
-	defer cancel()
 	m.mu.Lock()
 	m.want[topic] = true
+	gr, closed := m.byTopic[topic], m.closed
 	m.mu.Unlock()
+	if gr != nil && !closed {
+		return gr, nil // the common case: no timer
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
+	defer cancel()
 	var last time.Time
 	for {
 		m.mu.Lock()

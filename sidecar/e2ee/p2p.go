@@ -17,6 +17,12 @@ func (m *Manager) session(ctx context.Context, peer string) (*group, error) {
 	if peer == m.node || peer == "" {
 		return nil, fmt.Errorf("e2ee: no session with node %q", peer)
 	}
+	m.mu.Lock()
+	gr, closed := m.byPeer[peer], m.closed
+	m.mu.Unlock()
+	if gr != nil && !closed {
+		return gr, nil // the common case: no timer
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.JoinTimeout)
 	defer cancel()
 	var last time.Time
