@@ -31,8 +31,11 @@ func MeasureIdleRSS(ctx context.Context, exe string, settle time.Duration) (RSSR
 	if err != nil {
 		return r, err
 	}
+	// A local-only sidecar (empty peer listen address): a sidecar with
+	// peers needs a workload identity, and an idle one holds no peer state
+	// anyway. It still builds its node with MLS (a throwaway identity).
 	sc := exec.CommandContext(ctx, exe, "sidecar", "--node-id", "rss-probe",
-		"--agent-listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--admin-listen", admin,
+		"--agent-listen", "127.0.0.1:0", "--peer-listen=", "--admin-listen", admin,
 		"--log-level", "error")
 	sc.Env = append(os.Environ(), "AGW_CONTROL_PLANE=")
 	if err := sc.Start(); err != nil {
