@@ -89,3 +89,24 @@ func TestGCPolicyApply(t *testing.T) {
 		t.Errorf("GC percent %d after an empty policy", got)
 	}
 }
+
+// The sidecar command validates its garbage collector settings from the
+// environment and from flags.
+func TestSidecarGCConfig(t *testing.T) {
+	t.Setenv("AGW_GOGC", "")
+	t.Setenv("AGW_MEMORY_LIMIT", "")
+	local := map[string]string{"AGW_PEER_LISTEN": ""}
+	if out, err := runSidecarCheck(t, local, "--gogc", "300", "--memory-limit", "256MiB"); err != nil {
+		t.Fatalf("valid flags: %v\n%s", err, out)
+	}
+	if _, err := runSidecarCheck(t, local, "--gogc", "none"); err == nil || !strings.Contains(err.Error(), "AGW_GOGC") {
+		t.Fatalf("--gogc none: %v", err)
+	}
+	if _, err := runSidecarCheck(t, local, "--gogc", "off"); err == nil || !strings.Contains(err.Error(), "memory limit") {
+		t.Fatalf("--gogc off without a limit: %v", err)
+	}
+	t.Setenv("AGW_MEMORY_LIMIT", "lots")
+	if _, err := runSidecarCheck(t, local); err == nil || !strings.Contains(err.Error(), "AGW_MEMORY_LIMIT") {
+		t.Fatalf("AGW_MEMORY_LIMIT=lots: %v", err)
+	}
+}
