@@ -270,6 +270,11 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 		return
 	}
 	defer sw.unref()
+	kind := "channel"
+	if cs.session != nil {
+		kind = "session"
+	}
+	n.m.sealRun[kind].Observe(float64(len(run)))
 	for _, p := range peers {
 		n.enqueueItem(p, peerItem{w: sw, t0: run[0].t0, n: int32(len(run))})
 	}

@@ -31,6 +31,8 @@ type metrics struct {
 	latency  prometheus.Histogram
 	requests *prometheus.CounterVec
 	pubOK    prometheus.Counter
+	// sealRun: messages per sealed run (one MLS message), by kind of group.
+	sealRun map[string]prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
@@ -51,10 +53,16 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agw_sidecar_agent_requests_total", Help: "Agent requests, by kind and result code.",
 	}, []string{"kind", "code"})
+	runs := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agw_sidecar_seal_run_messages",
+		Help:    "Messages sealed together in one MLS message, by group kind (channel or session).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	}, []string{"group"})
 	m := &metrics{
 		msgsIn: map[ConnKind]prometheus.Counter{}, msgsOut: map[ConnKind]prometheus.Counter{},
 		drops: map[string]prometheus.Counter{}, latency: lat, requests: reqs,
-		pubOK: reqs.WithLabelValues("publish", "OK"),
+		pubOK:   reqs.WithLabelValues("publish", "OK"),
+		sealRun: map[string]prometheus.Observer{"channel": runs.WithLabelValues("channel"), "session": runs.WithLabelValues("session")},
 	}
 	for _, k := range allKinds {
 		m.msgsIn[k] = in.WithLabelValues(k.String())
@@ -63,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 	for _, r := range dropReasons {
 		m.drops[r] = drops.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{in, out, drops, lat, reqs, &tableCollector{n: n}} {
+	for _, c := range []prometheus.Collector{in, out, drops, lat, reqs, runs, &tableCollector{n: n}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

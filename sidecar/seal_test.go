@@ -310,6 +310,9 @@ func TestMulticastSealedOnceForAllPeers(t *testing.T) {
 	if sealed != k || seals != len(gb) {
 		t.Fatalf("%d seals holding %d messages; peers got %d sealed messages", seals, sealed, len(gb))
 	}
+	if count, sum := histogram(t, n, "agw_sidecar_seal_run_messages", "channel"); count != uint64(seals) || sum != float64(k) {
+		t.Fatalf("agw_sidecar_seal_run_messages{group=channel}: %d runs of %v messages, want %d of %d", count, sum, seals, k)
+	}
 	// The order of the messages is kept.
 	l, sent := captureLink(t, pb, true)
 	if !n.sendItems(l, gb) {
@@ -391,4 +394,26 @@ func TestAnycastSealedPerSession(t *testing.T) {
 			last = i
 		}
 	}
+}
+
+// histogram returns the sample count and sum of the series of a histogram
+// whose only label has value label.
+func histogram(t *testing.T, n *Node, name, label string) (uint64, float64) {
+	t.Helper()
+	mfs, err := n.gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
+				return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	t.Fatalf("no %s{%s}", name, label)
+	return 0, 0
 }
