@@ -4,9 +4,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-
-	agpv1 "github.com/agwproject/agw/api/agp/v1"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // A multicast is sealed once for all its peers, in its topic's channel,
@@ -237,28 +234,12 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 			j.w.unref()
 		}
 	}()
-	pre := make([]byte, 0, len(run)*(1+binary10))
-	parts := make([][]byte, 0, 2*len(run))
-	for _, j := range run {
-		k := len(pre)
-		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
-		pre = protowire.AppendVarint(pre, uint64(len(j.w.body)))
-		parts = append(parts, pre[k:len(pre):len(pre)], j.w.body)
-	}
-	peers := run[0].peers
+	peers, kind := run[0].peers, "channel"
 	fan, dest, peerID := run[0].w.fanout, run[0].w.dest, ""
 	if cs.session != nil {
-		fan, peerID, peers = 1, cs.session.nodeID, []*peer{cs.session}
+		fan, peerID, peers, kind = 1, cs.session.nodeID, []*peer{cs.session}, "session"
 	}
-	hdr := &agpv1.Header{Destination: dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
-	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, cs.topic, RoutingAAD("", dest, fan, 1), parts, len(run), cs.buf[:0])
-	var sw *wmsg
-	if err == nil {
-		if cap(sealed) <= maxSealBuf {
-			cs.buf = sealed[:0]
-		}
-		sw, err = buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
-	}
+	sw, err := n.sealBatch(len(run), func(i int) []byte { return run[i].w.body }, peerID, cs.topic, dest, fan, &cs.buf)
 	if err != nil {
 		for _, p := range peers {
 			p.drops.Add(uint64(len(run)))
@@ -270,10 +251,6 @@ func (n *Node) sealChannelRun(cs *chanSealer, run []sealJob) {
 		return
 	}
 	defer sw.unref()
-	kind := "channel"
-	if cs.session != nil {
-		kind = "session"
-	}
 	n.m.sealRun[kind].Observe(float64(len(run)))
 	for _, p := range peers {
 		n.enqueueItem(p, peerItem{w: sw, t0: run[0].t0, n: int32(len(run))})

@@ -161,10 +161,7 @@ func payloadPrefix(n int) []byte {
 	return protowire.AppendVarint(b, uint64(n))
 }
 
-func payloadField(b []byte) []byte {
-	out := protowire.AppendTag(make([]byte, 0, len(b)+8), 2, protowire.BytesType)
-	return protowire.AppendBytes(out, b)
-}
+func payloadField(b []byte) []byte { return append(payloadPrefix(len(b)), b...) }
 
 // handleSealedPeerMessage opens a peer message (or hands a handshake to the
 // crypter) and delivers the original message locally.
@@ -355,28 +352,12 @@ func (n *Node) sealItems(l *peerLink, items []peerItem) []peerItem {
 // into l's reused buffer.
 func (n *Node) sealRun(l *peerLink, run []peerItem) *wmsg {
 	p := l.p
-	pre := make([]byte, 0, len(run)*(1+binary10))
-	parts := make([][]byte, 0, 2*len(run))
-	for _, it := range run {
-		k := len(pre)
-		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
-		pre = protowire.AppendVarint(pre, uint64(len(it.w.body)))
-		parts = append(parts, pre[k:len(pre):len(pre)], it.w.body)
-	}
 	first := run[0].w
 	fan, topic, peerID := first.fanout, first.dest, ""
 	if fan == 1 {
-		fan, topic, peerID = 1, "", p.nodeID
+		topic, peerID = "", p.nodeID
 	}
-	hdr := &agpv1.Header{Destination: first.dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
-	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", hdr.Destination, fan, 1), parts, len(run), l.sealBuf[:0])
-	var sw *wmsg
-	if err == nil {
-		if cap(sealed) <= maxSealBuf {
-			l.sealBuf = sealed[:0]
-		}
-		sw, err = buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
-	}
+	sw, err := n.sealBatch(len(run), func(i int) []byte { return run[i].w.body }, peerID, topic, first.dest, fan, &l.sealBuf)
 	if err != nil {
 		p.drops.Add(uint64(len(run)))
 		n.m.drop(DropSealError, len(run))
@@ -386,6 +367,32 @@ func (n *Node) sealRun(l *peerLink, run []peerItem) *wmsg {
 		return nil
 	}
 	return sw
+}
+
+// sealBatch seals k message bodies, body(0) .. body(k-1), where they lie
+// in one MLS message to dest, as the plaintext agpv1.Batch: in the session
+// with peerID when topic is "", else in topic's channel; fan is the outer
+// header's fanout. The sealed bytes are built in *buf, kept for the next
+// seal unless it grew beyond maxSealBuf.
+func (n *Node) sealBatch(k int, body func(int) []byte, peerID, topic, dest string, fan uint32, buf *[]byte) (*wmsg, error) {
+	pre := make([]byte, 0, k*(1+binary10))
+	parts := make([][]byte, 0, 2*k)
+	for i := range k {
+		b := body(i)
+		j := len(pre)
+		pre = protowire.AppendTag(pre, 1, protowire.BytesType)
+		pre = protowire.AppendVarint(pre, uint64(len(b)))
+		parts = append(parts, pre[j:len(pre):len(pre)], b)
+	}
+	hdr := &agpv1.Header{Destination: dest, Fanout: fan, HopLimit: 1, ContentType: SealedContentType}
+	sealed, err := n.opts.crypter.SealNow(n.ctx, peerID, topic, RoutingAAD("", dest, fan, 1), parts, k, (*buf)[:0])
+	if err != nil {
+		return nil, err
+	}
+	if cap(sealed) <= maxSealBuf {
+		*buf = sealed[:0]
+	}
+	return buildWmsg(hdr, [][]byte{payloadPrefix(len(sealed)), sealed})
 }
 
 // maxSealBuf bounds the seal buffer a peer writer keeps between seals.
